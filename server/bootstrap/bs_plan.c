@@ -1,0 +1,215 @@
+#include "server/bootstrap/bs_plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/lwm2m/codec.h"
+
+void bs_account_clear(bs_account_t *a)
+{
+    if (a->secret)
+        memset(a->secret, 0, a->secret_len);
+    free(a->identity);
+    free(a->secret);
+    memset(a, 0, sizeof *a);
+}
+
+void bs_ops_init(bs_ops_t *o) { memset(o, 0, sizeof *o); }
+
+void bs_ops_clear(bs_ops_t *o)
+{
+    for (size_t i = 0; i < o->n; i++)
+        free(o->ops[i].payload);
+    free(o->ops);
+    memset(o, 0, sizeof *o);
+}
+
+int bs_ops_add(bs_ops_t *o, bs_op_kind_t kind, const lwm2m_path_t *path, int cf, uint8_t *payload, size_t len)
+{
+    if (o->n == o->cap) {
+        size_t nc = o->cap ? o->cap * 2 : 8;
+        bs_op_t *no = realloc(o->ops, nc * sizeof *no);
+        if (!no) {
+            free(payload);
+            return LWM2M_ERR_INTERNAL;
+        }
+        o->ops = no;
+        o->cap = nc;
+    }
+    bs_op_t *op = &o->ops[o->n++];
+    op->kind = kind;
+    op->path = path ? *path : lwm2m_path_make(0, 0, 0, 0, 0);
+    op->cf = cf;
+    op->payload = payload;
+    op->len = len;
+    return 0;
+}
+
+const char *bs_op_name(bs_op_kind_t k)
+{
+    static const char *const names[] = {"discover", "read", "delete", "write", "finish"};
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+bool bs_cf_is_lwm2m(int cf)
+{
+    switch (cf) {
+    case LWM2M_CF_TEXT: case LWM2M_CF_LINK: case LWM2M_CF_OPAQUE: case LWM2M_CF_CBOR:
+    case LWM2M_CF_SENML_JSON: case LWM2M_CF_SENML_CBOR: case LWM2M_CF_TLV: case LWM2M_CF_OMA_JSON:
+    case LWM2M_CF_LWM2M_CBOR: case LWM2M_CF_OLD_TLV: case LWM2M_CF_OLD_JSON:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int bs_choose_cf(int pct, int version)
+{
+    /* Only hierarchical formats can carry an instance write. */
+    if (pct == LWM2M_CF_TLV || pct == LWM2M_CF_SENML_JSON || pct == LWM2M_CF_SENML_CBOR)
+        return pct;
+    if (pct == LWM2M_CF_OLD_TLV)
+        return LWM2M_CF_TLV;
+    if (pct == LWM2M_CF_NONE && (version == 0 || version == LWM2M_V1_0))
+        return LWM2M_CF_TLV;
+    return LWM2M_CF_SENML_CBOR;
+}
+
+int bs_security_mode_value(int m)
+{
+    switch (m) {
+    case DB_SEC_PSK: return 0;
+    case DB_SEC_CERT: return 2;
+    case DB_SEC_CERT_EST: return 4;
+    default: return 3; /* NoSec */
+    }
+}
+
+static int sms_mode_value(int v) { return v < 0 ? 3 : v; }
+
+/* Binding resource (/1/x/7). 1.0 strings are written as configured; a TCP
+ * transport is announced as T (LwM2M 1.1 Core §6.2.1.1 binding values). */
+static void binding_value(const db_server_t *s, char out[8])
+{
+    if (s->transport == DB_TRANSPORT_TCP)
+        snprintf(out, 8, "T%s", strchr(s->binding, 'Q') ? "Q" : "");
+    else
+        snprintf(out, 8, "%s", s->binding[0] ? s->binding : "U");
+}
+
+static int add_security(lwm2m_records_t *rs, const bs_account_t *a, uint16_t iid)
+{
+    const db_server_t *s = a->srv;
+    bool bs = s->type == DB_SRV_BOOTSTRAP;
+#define P(r) lwm2m_path_make(3, 0, iid, (r), 0)
+    lwm2m_path_t p;
+    int rc = 0;
+    p = P(0); rc |= lwm2m_records_add_string(rs, &p, s->uri ? s->uri : "");
+    p = P(1); rc |= lwm2m_records_add_bool(rs, &p, bs);
+    p = P(2); rc |= lwm2m_records_add_int(rs, &p, bs_security_mode_value(s->security_mode));
+    p = P(3); rc |= lwm2m_records_add_opaque(rs, &p, a->identity, a->identity_len);
+    p = P(4); rc |= lwm2m_records_add_opaque(rs, &p, s->server_cert, s->server_cert ? s->server_cert_len : 0);
+    p = P(5); rc |= lwm2m_records_add_opaque(rs, &p, a->secret, a->secret_len);
+    if (s->sms_enabled && s->sms_number) {
+        p = P(6); rc |= lwm2m_records_add_int(rs, &p, sms_mode_value(s->sms_security_mode));
+        p = P(9); rc |= lwm2m_records_add_string(rs, &p, s->sms_number);
+    }
+    if (!bs && s->ssid > 0) {
+        p = P(10); rc |= lwm2m_records_add_int(rs, &p, s->ssid);
+    }
+    if (s->client_hold_off_time >= 0) {
+        p = P(11); rc |= lwm2m_records_add_int(rs, &p, s->client_hold_off_time);
+    }
+    if (bs && s->bootstrap_account_timeout >= 0) {
+        p = P(12); rc |= lwm2m_records_add_int(rs, &p, s->bootstrap_account_timeout);
+    }
+#undef P
+    return rc ? LWM2M_ERR_INTERNAL : 0;
+}
+
+static int add_server(lwm2m_records_t *rs, const db_server_t *s, uint16_t iid)
+{
+    char binding[8];
+    binding_value(s, binding);
+#define P(r) lwm2m_path_make(3, 1, iid, (r), 0)
+    lwm2m_path_t p;
+    int rc = 0;
+    p = P(0); rc |= lwm2m_records_add_int(rs, &p, s->ssid);
+    p = P(1); rc |= lwm2m_records_add_int(rs, &p, s->lifetime > 0 ? s->lifetime : 86400);
+    p = P(6); rc |= lwm2m_records_add_bool(rs, &p, s->store_notifications);
+    p = P(7); rc |= lwm2m_records_add_string(rs, &p, binding);
+#undef P
+    return rc ? LWM2M_ERR_INTERNAL : 0;
+}
+
+int bs_plan_records(const bs_account_t *accts, size_t n, int bs_iid, lwm2m_records_t *out)
+{
+    return bs_plan_records_ex(accts, n, bs_iid, 0, false, out);
+}
+
+int bs_plan_records_ex(const bs_account_t *accts, size_t n, int bs_iid, uint16_t min_iid, bool skip_bs_accounts,
+                       lwm2m_records_t *out)
+{
+    lwm2m_records_t tmp;
+    lwm2m_records_init(&tmp);
+    const uint16_t reserved = (uint16_t)(bs_iid == BS_IID_UNKNOWN ? 0 : bs_iid);
+    uint16_t next_sec = min_iid;
+    uint16_t next_srv = 0;
+    bool bs_written = false;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const db_server_t *s = accts[i].srv;
+        if (s->type == DB_SRV_BOOTSTRAP) {
+            if (bs_written || skip_bs_accounts) /* at most one BS account (Core §6.1.2) */
+                continue;
+            rc = add_security(&tmp, &accts[i], reserved);
+            bs_written = true;
+            continue;
+        }
+        if (next_sec == reserved)
+            next_sec++;
+        rc = add_security(&tmp, &accts[i], next_sec++);
+        if (rc == 0)
+            rc = add_server(&tmp, s, next_srv++);
+    }
+    if (rc != 0) {
+        lwm2m_records_clear(&tmp);
+        return rc;
+    }
+    for (size_t i = 0; i < tmp.n && rc == 0; i++)
+        rc = lwm2m_records_add(out, &tmp.recs[i]);
+    lwm2m_records_clear(&tmp);
+    return rc;
+}
+
+int bs_plan_writes(const lwm2m_records_t *recs, int cf, bs_ops_t *ops)
+{
+    size_t i = 0;
+    while (i < recs->n) {
+        lwm2m_path_t inst = lwm2m_path_make(2, recs->recs[i].path.ids[0], recs->recs[i].path.ids[1], 0, 0);
+        lwm2m_records_t one;
+        lwm2m_records_init(&one);
+        int rc = 0;
+        while (i < recs->n && lwm2m_path_starts_with(&recs->recs[i].path, &inst) && rc == 0)
+            rc = lwm2m_records_add(&one, &recs->recs[i++]);
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (rc == 0)
+            rc = lwm2m_encode(cf, &inst, &one, &buf, &len);
+        lwm2m_records_clear(&one);
+        if (rc == 0)
+            rc = bs_ops_add(ops, BS_OP_WRITE, &inst, cf, buf, len);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int bs_plan_pack(const lwm2m_records_t *recs, int cf, uint8_t **out, size_t *outlen)
+{
+    if (cf != LWM2M_CF_SENML_CBOR && cf != LWM2M_CF_SENML_JSON)
+        return LWM2M_ERR_NOT_ACCEPTABLE;
+    lwm2m_path_t root = lwm2m_path_make(0, 0, 0, 0, 0);
+    return lwm2m_encode(cf, &root, recs, out, outlen);
+}

@@ -1,0 +1,821 @@
+/* Bootstrap interface on libcoap: /bs (Bootstrap-Request and, as a request
+ * we send, Bootstrap-Finish) and /bspack (LwM2M 1.2 Bootstrap-Pack).
+ *
+ * Ownership: a bs_conn_t pairs one libcoap session (referenced while the
+ * bootstrap runs; coap_session_reference, LIBCOAP.md) with one bs_session_t.
+ * The libcoap session's app_data points at the conn. Conns are freed in
+ * bs_server_after_io(), never inside a libcoap callback (two-phase teardown,
+ * STYLE.md §4). */
+#include "server/bootstrap/bs.h"
+
+#include <coap3/coap.h>
+#include <ctype.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/bootstrap/bs_plan.h"
+#include "server/bootstrap/bs_session.h"
+#include "server/common/log.h"
+#include "server/lwm2m/codec.h"
+#include "server/tasks/expr.h"
+
+#define BS_MAX_EP 128
+
+typedef struct bs_conn {
+    bs_server_t *srv;
+    coap_session_t *cs;          /* referenced */
+    bs_session_t *sess;
+    uint8_t token[8];
+    coap_mid_t mid;              /* outstanding request's message id */
+    coap_mid_t request_mid;      /* the Bootstrap-Request's, to spot retransmissions */
+    bool awaiting;
+    bool pending_start;
+    bool finished;
+    lwdm_timer_t watchdog;
+    struct bs_conn *next;        /* in srv->conns */
+} bs_conn_t;
+
+typedef struct {
+    int64_t device_id;
+    int64_t at_ms;
+    bool ok;
+    char *steps;
+} bs_result_t;
+
+struct bs_server {
+    bs_server_config_t cfg;
+    char *domain;
+    bs_conn_t *conns;            /* every live conn */
+    bs_result_t *results;        /* to write at the end of the pass */
+    size_t nresults, capresults;
+    uint64_t token_seq;
+    uint64_t token_base;
+    /* cached configuration (db_config_generation) */
+    uint64_t gen;
+    bool have_cfg;
+    db_bs_settings_t settings;
+    db_server_t *servers;        /* bootstrap server (if any) last */
+    size_t nservers;
+    bs_stats_t stats;
+    bs_session_io_t io;
+};
+
+/* libcoap's release callback for large bodies we malloc'd */
+static void release_body(coap_session_t *cs, void *app_ptr)
+{
+    (void)cs;
+    free(app_ptr);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------ configuration */
+static void drop_cfg(bs_server_t *bs)
+{
+    db_server_list_free(&bs->servers, bs->nservers);
+    bs->servers = NULL;
+    bs->nservers = 0;
+    db_bs_settings_free(&bs->settings);
+    bs->have_cfg = false;
+}
+
+/* Reloads the bootstrap settings and their servers when they changed. */
+static int load_cfg(bs_server_t *bs)
+{
+    uint64_t gen = db_config_generation();
+    if (bs->have_cfg && gen == bs->gen)
+        return 0;
+    drop_cfg(bs);
+    int rc = db_bs_settings_get(bs->cfg.db, bs->domain, &bs->settings);
+    if (rc != 0)
+        return rc;
+    size_t want = bs->settings.n_management + (bs->settings.bootstrap_server_id ? 1 : 0);
+    bs->servers = calloc(want ? want : 1, sizeof *bs->servers);
+    if (!bs->servers)
+        return -1;
+    for (size_t i = 0; i < want; i++) {
+        int64_t id = i < bs->settings.n_management ? bs->settings.management_server_ids[i]
+                                                   : bs->settings.bootstrap_server_id;
+        if (db_server_get(bs->cfg.db, id, &bs->servers[bs->nservers]) == 0)
+            bs->nservers++;
+        else
+            LOGW("bootstrap", "event=config-missing-server server_id=%lld", (long long)id);
+    }
+    bs->gen = gen;
+    bs->have_cfg = true;
+    return 0;
+}
+
+/* ------------------------------------------------------- per-device accounts */
+typedef struct {
+    const db_device_t *dev;
+    const db_server_t *srv;
+} expr_ctx_t;
+
+static int expr_lookup(void *vctx, const char *name, expr_value_t *out)
+{
+    const expr_ctx_t *c = vctx;
+    const char *v = NULL;
+    if (!strcmp(name, "device.endpoint"))
+        v = c->dev->endpoint;
+    else if (!strcmp(name, "device.domain"))
+        v = c->dev->domain;
+    else if (!strcmp(name, "device.id")) {
+        out->type = EXPR_INT;
+        out->i = c->dev->id;
+        return 1;
+    } else if (!strcmp(name, "server.name"))
+        v = c->srv->name;
+    else if (!strcmp(name, "server.uri"))
+        v = c->srv->uri;
+    else if (!strcmp(name, "server.id")) {
+        out->type = EXPR_INT;
+        out->i = c->srv->id;
+        return 1;
+    } else if (!strcmp(name, "server.ssid")) {
+        out->type = EXPR_INT;
+        out->i = c->srv->ssid;
+        return 1;
+    }
+    if (!v)
+        return 0;
+    return expr_value_set_string(out, v, strlen(v)) == 0 ? 1 : -1;
+}
+
+static int eval_field(const char *src, const db_device_t *dev, const db_server_t *srv, uint8_t **out, size_t *len,
+                      char *err, size_t errlen)
+{
+    expr_ctx_t ctx = {dev, srv};
+    expr_env_t env = {expr_lookup, &ctx};
+    expr_error_t e;
+    char *s = NULL;
+    size_t n = 0;
+    if (expr_eval_str(src, &env, &s, &n, &e) != 0) {
+        snprintf(err, errlen, "server '%.64s': %.160s", srv->name, e.msg);
+        return -1;
+    }
+    *out = (uint8_t *)s;
+    *len = n;
+    return 0;
+}
+
+static uint8_t *dupbytes(const void *p, size_t n)
+{
+    uint8_t *d = malloc(n ? n : 1);
+    if (d && n)
+        memcpy(d, p, n);
+    return d;
+}
+
+/* Resolves the PSK identity and key a device gets for one PSK server. Fixed
+ * values are used as they are; an expression (e.g. ${string.secureRandom(16)})
+ * is evaluated once per device and stored (db_device_server_cred_*), so the
+ * same key is handed out again and the server side can verify it. */
+static int resolve_psk(bs_server_t *bs, const db_device_t *dev, const db_server_t *srv, bs_account_t *a, char *err,
+                       size_t errlen)
+{
+    const char *id_src = srv->psk_identity && *srv->psk_identity ? srv->psk_identity : NULL;
+    const char *key_src = srv->psk ? srv->psk : "";
+    bool per_device = (id_src && expr_has_parts(id_src)) || expr_has_parts(key_src);
+    if (!per_device) {
+        const char *id = id_src ? id_src : dev->endpoint;
+        a->identity = dupbytes(id, strlen(id));
+        a->identity_len = strlen(id);
+        a->secret = dupbytes(key_src, strlen(key_src));
+        a->secret_len = strlen(key_src);
+        return a->identity && a->secret ? 0 : -1;
+    }
+    db_credentials_t c = {0};
+    if (db_device_server_cred_get(bs->cfg.db, dev->id, srv->id, &c) == 0 && c.psk && c.psk_identity) {
+        a->identity = dupbytes(c.psk_identity, strlen(c.psk_identity));
+        a->identity_len = strlen(c.psk_identity);
+        a->secret = dupbytes(c.psk, c.psk_len);
+        a->secret_len = c.psk_len;
+        db_credentials_free(&c);
+        return a->identity && a->secret ? 0 : -1;
+    }
+    db_credentials_free(&c);
+    if (id_src) {
+        if (eval_field(id_src, dev, srv, &a->identity, &a->identity_len, err, errlen) != 0)
+            return -1;
+    } else {
+        a->identity = dupbytes(dev->endpoint, strlen(dev->endpoint));
+        a->identity_len = strlen(dev->endpoint);
+    }
+    if (eval_field(key_src, dev, srv, &a->secret, &a->secret_len, err, errlen) != 0)
+        return -1;
+    if (a->identity_len == 0 || memchr(a->identity, 0, a->identity_len) || a->secret_len == 0) {
+        snprintf(err, errlen, "server '%s': generated PSK identity or key is empty or not text", srv->name);
+        return -1;
+    }
+    char *idz = malloc(a->identity_len + 1);
+    if (!idz)
+        return -1;
+    memcpy(idz, a->identity, a->identity_len);
+    idz[a->identity_len] = 0;
+    db_credentials_t nc = {.security_mode = DB_SEC_PSK, .psk_identity = idz, .psk = a->secret, .psk_len = a->secret_len};
+    int rc = db_device_server_cred_put(bs->cfg.db, dev->id, srv->id, &nc);
+    if (rc == 0 && srv->type == DB_SRV_BOOTSTRAP) {
+        /* The device will come back to a bootstrap server with these. */
+        db_device_t d2 = {0};
+        if (db_device_get(bs->cfg.db, dev->id, &d2) == 0) {
+            db_credentials_free(&d2.bs);
+            d2.bs.security_mode = DB_SEC_PSK;
+            d2.bs.psk_identity = strdup(idz);
+            d2.bs.psk = dupbytes(a->secret, a->secret_len);
+            d2.bs.psk_len = a->secret_len;
+            rc = db_device_update(bs->cfg.db, &d2);
+            db_device_free(&d2);
+        }
+    }
+    free(idz);
+    if (rc != 0) {
+        snprintf(err, errlen, "server '%s': could not store the generated credentials (sqlite %d)", srv->name, rc);
+        return -1;
+    }
+    return 0;
+}
+
+static int build_accounts(bs_server_t *bs, const db_device_t *dev, bs_account_t **out, size_t *n, char *err,
+                          size_t errlen)
+{
+    bs_account_t *a = calloc(bs->nservers ? bs->nservers : 1, sizeof *a);
+    if (!a)
+        return -1;
+    for (size_t i = 0; i < bs->nservers; i++) {
+        a[i].srv = &bs->servers[i];
+        if (bs->servers[i].security_mode == DB_SEC_PSK && resolve_psk(bs, dev, &bs->servers[i], &a[i], err, errlen) != 0) {
+            for (size_t j = 0; j <= i; j++)
+                bs_account_clear(&a[j]);
+            free(a);
+            return -1;
+        }
+    }
+    *out = a;
+    *n = bs->nservers;
+    return 0;
+}
+
+/* ------------------------------------------------------------------- sending */
+static int io_send(void *ctx, bs_session_t *s, int method, const lwm2m_path_t *path, int cf, int accept,
+                   const uint8_t *payload, size_t len)
+{
+    bs_server_t *bs = ctx;
+    bs_conn_t *c = bs_session_user(s);
+    if (!c || !c->cs)
+        return -1;
+    if (coap_session_get_state(c->cs) != COAP_SESSION_STATE_ESTABLISHED)
+        return -1; /* DTLS closed under us: PDUs would wait forever (LIBCOAP.md) */
+    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, (coap_pdu_code_t)method, coap_new_message_id(c->cs),
+                                    coap_session_max_pdu_size(c->cs));
+    if (!pdu)
+        return -1;
+    uint64_t t = bs->token_base ^ ++bs->token_seq;
+    memcpy(c->token, &t, sizeof c->token);
+    coap_add_token(pdu, sizeof c->token, c->token);
+    if (!path) {
+        coap_add_option(pdu, COAP_OPTION_URI_PATH, 2, (const uint8_t *)"bs");
+    } else {
+        for (int i = 0; i < path->len; i++) {
+            char seg[8];
+            int n = snprintf(seg, sizeof seg, "%u", path->ids[i]);
+            coap_add_option(pdu, COAP_OPTION_URI_PATH, (size_t)n, (const uint8_t *)seg);
+        }
+    }
+    uint8_t b[4];
+    if (cf != LWM2M_CF_NONE && payload)
+        coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(b, sizeof b, (unsigned)cf), b);
+    if (accept != LWM2M_CF_NONE)
+        coap_add_option(pdu, COAP_OPTION_ACCEPT, coap_encode_var_safe(b, sizeof b, (unsigned)accept), b);
+    if (payload && len) {
+        /* libcoap keeps `data` until the transfer ends: hand it a copy. */
+        uint8_t *copy = dupbytes(payload, len);
+        if (!copy || !coap_add_data_large_request(c->cs, pdu, len, copy, release_body, copy)) {
+            free(copy);
+            coap_delete_pdu(pdu);
+            return -1;
+        }
+    }
+    coap_mid_t mid = coap_send(c->cs, pdu); /* takes the pdu, even on failure */
+    if (mid == COAP_INVALID_MID)
+        return -1;
+    c->mid = mid;
+    c->awaiting = true;
+    return 0;
+}
+
+static void record_result(bs_server_t *bs, int64_t device_id, bool ok, char *steps)
+{
+    if (bs->nresults == bs->capresults) {
+        size_t nc = bs->capresults ? bs->capresults * 2 : 64;
+        bs_result_t *nr = realloc(bs->results, nc * sizeof *nr);
+        if (!nr) {
+            free(steps);
+            return;
+        }
+        bs->results = nr;
+        bs->capresults = nc;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    bs->results[bs->nresults++] = (bs_result_t){device_id, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, ok, steps};
+}
+
+static void io_done(void *ctx, bs_session_t *s)
+{
+    bs_server_t *bs = ctx;
+    bs_conn_t *c = bs_session_user(s);
+    bool ok = bs_session_succeeded(s);
+    if (ok)
+        bs->stats.succeeded++;
+    else
+        bs->stats.failed++;
+    char *steps = bs_session_steps_json(s);
+    if (steps && !ok) {
+        /* append the reason as a last step */
+        json_t *arr = json_loads(steps, 0, NULL);
+        if (arr) {
+            json_array_append_new(arr, json_pack("{s:s,s:s}", "op", "failed", "reason", bs_session_reason(s)));
+            free(steps);
+            steps = json_dumps(arr, JSON_COMPACT);
+            json_decref(arr);
+        }
+    }
+    record_result(bs, bs_session_device_id(s), ok, steps);
+    if (c) {
+        c->finished = true;
+        c->awaiting = false;
+        timer_stop(bs->cfg.timers, &c->watchdog);
+    }
+}
+
+static void watchdog_fired(struct timer *t, void *arg)
+{
+    bs_conn_t *c = arg;
+    (void)t;
+    char why[96];
+    snprintf(why, sizeof why, "timeout: no Bootstrap-Finish within %u s", c->srv->cfg.session_timeout_s);
+    bs_session_on_error(c->sess, why, now_ms());
+}
+
+/* ---------------------------------------------------------------- handlers */
+static bool is_local_port(coap_session_t *cs, uint16_t port)
+{
+    const coap_address_t *a = coap_session_get_addr_local(cs);
+    return port && a && coap_address_get_port(a) == port;
+}
+
+/* Splits "ep=abc&pct=112" (libcoap joins Uri-Query options with '&'). */
+static void query_get(const coap_string_t *q, const char *key, char *out, size_t cap, bool *found)
+{
+    *found = false;
+    out[0] = 0;
+    if (!q)
+        return;
+    size_t klen = strlen(key), i = 0;
+    while (i < q->length) {
+        size_t j = i;
+        while (j < q->length && q->s[j] != '&')
+            j++;
+        if (j - i >= klen + 1 && !memcmp(q->s + i, key, klen) && q->s[i + klen] == '=') {
+            size_t n = j - i - klen - 1;
+            if (n >= cap)
+                n = cap - 1;
+            memcpy(out, q->s + i + klen + 1, n);
+            out[n] = 0;
+            *found = true;
+            return;
+        }
+        i = j + 1;
+    }
+}
+
+static bool valid_endpoint(const char *ep)
+{
+    size_t n = strlen(ep);
+    if (n == 0 || n >= BS_MAX_EP)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)ep[i] < 0x21 || (unsigned char)ep[i] == 0x7f)
+            return false;
+    return true;
+}
+
+static void reply_error(coap_pdu_t *resp, int cls, int detail, const char *msg)
+{
+    coap_pdu_set_code(resp, (coap_pdu_code_t)COAP_RESPONSE_CODE(cls * 100 + detail));
+    if (msg)
+        coap_add_data(resp, strlen(msg), (const uint8_t *)msg);
+}
+
+/* Decides who is bootstrapping: DTLS identity or `ep`, against the devices
+ * table (CONFORMANCE.md §4 "PSK identity vs ep"). On success *dev is filled.
+ * Returns 0, or a CoAP code (class*100+detail) with msg. */
+static int authorise(bs_server_t *bs, coap_session_t *cs, const char *ep, bool have_ep, db_device_t *dev, char *msg,
+                     size_t msgcap)
+{
+    const coap_bin_const_t *id = coap_session_get_psk_identity(cs);
+    bool secure = coap_session_get_proto(cs) == COAP_PROTO_DTLS;
+    if (secure) {
+        if (!id || id->length == 0) {
+            snprintf(msg, msgcap, "no PSK identity");
+            return 400;
+        }
+        if (db_device_get_by_bs_identity(bs->cfg.db, id->s, id->length, dev) != 0) {
+            snprintf(msg, msgcap, "unknown PSK identity");
+            return 400;
+        }
+        if (have_ep && strcmp(ep, dev->endpoint) != 0) {
+            snprintf(msg, msgcap, "endpoint name does not match the PSK identity");
+            db_device_free(dev);
+            return 400;
+        }
+    } else {
+        if (!have_ep) {
+            snprintf(msg, msgcap, "missing ep (required without DTLS)");
+            return 400;
+        }
+        int rc = db_device_get_by_endpoint(bs->cfg.db, bs->domain, ep, dev);
+        if (rc == 0 && dev->bs.security_mode != DB_SEC_NOSEC) {
+            snprintf(msg, msgcap, "this device must bootstrap over DTLS");
+            db_device_free(dev);
+            return 400;
+        }
+        if (rc != 0) {
+            bool accept = bs->cfg.accept_unknown >= 0 ? bs->cfg.accept_unknown == 1 : bs->settings.accept_unknown;
+            if (!accept) {
+                snprintf(msg, msgcap, "unknown endpoint");
+                return 400;
+            }
+            db_device_t nd = {0};
+            nd.endpoint = (char *)ep;
+            nd.domain = bs->domain;
+            nd.auto_created = true;
+            nd.properties_json = (char *)"{}";
+            if (db_device_insert(bs->cfg.db, &nd) != 0 ||
+                db_device_get(bs->cfg.db, nd.id, dev) != 0) {
+                snprintf(msg, msgcap, "could not create the device");
+                return 500;
+            }
+            LOGI("bootstrap", "ep=%s event=device-created id=%lld", ep, (long long)nd.id);
+        }
+    }
+    if (dev->blacklisted) {
+        snprintf(msg, msgcap, "device is blacklisted");
+        db_device_free(dev);
+        return 403;
+    }
+    return 0;
+}
+
+static bs_conn_t *conn_of(coap_session_t *cs) { return cs ? coap_session_get_app_data(cs) : NULL; }
+
+static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
+                   coap_pdu_t *resp)
+{
+    bs_server_t *bs = coap_resource_get_userdata(r);
+    if (!is_local_port(cs, bs->cfg.coap_port) && !is_local_port(cs, bs->cfg.coaps_port)) {
+        reply_error(resp, 4, 4, NULL);
+        return;
+    }
+    bs->stats.requests++;
+    char ep[BS_MAX_EP + 2], pcts[16];
+    bool have_ep, have_pct;
+    query_get(query, "ep", ep, sizeof ep, &have_ep);
+    query_get(query, "pct", pcts, sizeof pcts, &have_pct);
+    const char *who = have_ep ? ep : "-";
+
+    bs_conn_t *old = conn_of(cs);
+    if (old && !old->finished && old->request_mid == coap_pdu_get_mid(req)) {
+        /* a retransmitted Request: answer again, do not restart (RFC 7252 §4.5) */
+        coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
+        return;
+    }
+    if (have_ep && !valid_endpoint(ep)) {
+        bs->stats.refused++;
+        LOGW("bootstrap", "ep=- event=refused code=4.00 reason=\"invalid endpoint name\"");
+        reply_error(resp, 4, 0, "invalid endpoint name");
+        return;
+    }
+    int pct = LWM2M_CF_NONE;
+    if (have_pct) {
+        char *end;
+        long v = strtol(pcts, &end, 10);
+        if (!pcts[0] || *end || v < 0 || v > 65535) {
+            bs->stats.refused++;
+            LOGW("bootstrap", "ep=%s event=refused code=4.00 reason=\"malformed pct\"", who);
+            reply_error(resp, 4, 0, "malformed pct");
+            return;
+        }
+        if (!bs_cf_is_lwm2m((int)v)) {
+            bs->stats.refused++;
+            LOGW("bootstrap", "ep=%s event=refused code=4.15 reason=\"unknown content format %ld\"", who, v);
+            reply_error(resp, 4, 15, "unsupported preferred content format");
+            return;
+        }
+        pct = (int)v;
+    }
+    if (load_cfg(bs) != 0) {
+        reply_error(resp, 5, 0, "configuration unavailable");
+        return;
+    }
+    db_device_t dev = {0};
+    char msg[128];
+    int code = authorise(bs, cs, ep, have_ep, &dev, msg, sizeof msg);
+    if (code) {
+        bs->stats.refused++;
+        LOGW("bootstrap", "ep=%s event=refused code=%d.%02d reason=\"%s\"", who, code / 100, code % 100, msg);
+        reply_error(resp, code / 100, code % 100, msg);
+        return;
+    }
+    bs_account_t *accts = NULL;
+    size_t naccts = 0;
+    char err[256];
+    if (build_accounts(bs, &dev, &accts, &naccts, err, sizeof err) != 0) {
+        bs->stats.refused++;
+        LOGE("bootstrap", "ep=%s event=refused code=5.00 reason=\"%s\"", dev.endpoint, err);
+        reply_error(resp, 5, 0, "configuration error");
+        db_device_free(&dev);
+        return;
+    }
+    if (old && !old->finished)
+        bs_session_cancel(old->sess, "restarted by a new Bootstrap-Request", now_ms());
+
+    bs_conn_t *c = calloc(1, sizeof *c);
+    bs_session_t *s = c ? bs_session_new(&bs->io, bs, dev.endpoint, dev.id, pct, accts, naccts, now_ms()) : NULL;
+    if (!s) {
+        free(c);
+        reply_error(resp, 5, 0, NULL);
+        db_device_free(&dev);
+        return;
+    }
+    c->srv = bs;
+    c->sess = s;
+    c->cs = coap_session_reference(cs);
+    c->request_mid = coap_pdu_get_mid(req);
+    c->pending_start = true;
+    timer_init(&c->watchdog, watchdog_fired, c);
+    bs_session_set_user(s, c);
+    c->next = bs->conns;
+    bs->conns = c;
+    coap_session_set_app_data(cs, c);
+    char uri[200];
+    snprintf(uri, sizeof uri, "/bs?%.*s", query ? (int)query->length : 0, query ? (const char *)query->s : "");
+    bs_session_note_request(s, uri, COAP_RESPONSE_CODE(204));
+    bs->stats.started++;
+    LOGI("bootstrap", "ep=%s event=request pct=%d secure=%d", dev.endpoint, pct,
+             coap_session_get_proto(cs) == COAP_PROTO_DTLS);
+    db_device_free(&dev);
+    coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
+}
+
+static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
+                       coap_pdu_t *resp)
+{
+    bs_server_t *bs = coap_resource_get_userdata(r);
+    if (!is_local_port(cs, bs->cfg.coap_port) && !is_local_port(cs, bs->cfg.coaps_port)) {
+        reply_error(resp, 4, 4, NULL);
+        return;
+    }
+    char ep[BS_MAX_EP + 2];
+    bool have_ep;
+    query_get(query, "ep", ep, sizeof ep, &have_ep);
+    int cf = LWM2M_CF_SENML_CBOR;
+    coap_opt_iterator_t it;
+    coap_opt_t *acc = coap_check_option(req, COAP_OPTION_ACCEPT, &it);
+    if (acc) {
+        cf = (int)coap_decode_var_bytes(coap_opt_value(acc), coap_opt_length(acc));
+        if (cf != LWM2M_CF_SENML_CBOR && cf != LWM2M_CF_SENML_JSON) {
+            reply_error(resp, 4, 6, "Bootstrap-Pack is served as SenML CBOR or SenML JSON");
+            return;
+        }
+    }
+    if ((have_ep && !valid_endpoint(ep)) || load_cfg(bs) != 0) {
+        reply_error(resp, 4, 0, "invalid endpoint name");
+        return;
+    }
+    db_device_t dev = {0};
+    char msg[128];
+    int code = authorise(bs, cs, ep, have_ep, &dev, msg, sizeof msg);
+    if (code) {
+        bs->stats.refused++;
+        LOGW("bootstrap", "ep=%s event=pack-refused code=%d.%02d reason=\"%s\"", have_ep ? ep : "-", code / 100,
+                 code % 100, msg);
+        reply_error(resp, code / 100, code % 100, msg);
+        return;
+    }
+    bs_account_t *accts = NULL;
+    size_t n = 0;
+    char err[256];
+    lwm2m_records_t recs;
+    lwm2m_records_init(&recs);
+    uint8_t *body = NULL;
+    size_t len = 0;
+    int rc = build_accounts(bs, &dev, &accts, &n, err, sizeof err);
+    if (rc == 0) {
+        rc = bs_plan_records_ex(accts, n, BS_IID_UNKNOWN, 2, true, &recs);
+        if (rc == 0)
+            rc = bs_plan_pack(&recs, cf, &body, &len);
+        for (size_t i = 0; i < n; i++)
+            bs_account_clear(&accts[i]);
+        free(accts);
+    } else {
+        LOGE("bootstrap", "ep=%s event=pack-failed reason=\"%s\"", dev.endpoint, err);
+    }
+    lwm2m_records_clear(&recs);
+    if (rc != 0 || !body) {
+        free(body);
+        reply_error(resp, 5, 0, "configuration error");
+        db_device_free(&dev);
+        return;
+    }
+    coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
+    /* libcoap serves Block2 from this one body (identical across blocks). */
+    if (!coap_add_data_large_response(r, cs, req, resp, query, (uint16_t)cf, -1, 0, len, body,
+                                      release_body, body)) {
+        free(body);
+        reply_error(resp, 5, 0, NULL);
+        db_device_free(&dev);
+        return;
+    }
+    bs->stats.packs++;
+    char *steps = NULL;
+    json_t *arr = json_pack("[{s:s,s:s,s:s,s:I}]", "op", "pack", "path", "/bspack", "code", "2.05", "ms", (json_int_t)0);
+    if (arr) {
+        steps = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+    }
+    record_result(bs, dev.id, true, steps);
+    LOGI("bootstrap", "ep=%s event=pack bytes=%zu format=%s", dev.endpoint, len, lwm2m_cf_name(cf));
+    db_device_free(&dev);
+}
+
+/* ------------------------------------------------------------ loop entries */
+bool bs_server_on_response(bs_server_t *bs, coap_session_t *cs, const coap_pdu_t *sent, const coap_pdu_t *recv)
+{
+    (void)sent;
+    bs_conn_t *c = conn_of(cs);
+    if (!c || c->srv != bs || !c->awaiting)
+        return false;
+    coap_bin_const_t tok = coap_pdu_get_token(recv);
+    if (tok.length != sizeof c->token || memcmp(tok.s, c->token, sizeof c->token) != 0)
+        return false;
+    c->awaiting = false;
+    int code = coap_pdu_get_code(recv);
+    int cf = LWM2M_CF_NONE;
+    coap_opt_iterator_t it;
+    coap_opt_t *o = coap_check_option(recv, COAP_OPTION_CONTENT_FORMAT, &it);
+    if (o)
+        cf = (int)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
+    size_t len = 0, off = 0, total = 0;
+    const uint8_t *data = NULL;
+    if (!coap_get_data_large(recv, &len, &data, &off, &total))
+        len = 0, data = NULL;
+    bs_session_on_response(c->sess, code, cf, data, len, now_ms());
+    return true;
+}
+
+bool bs_server_on_nack(bs_server_t *bs, coap_session_t *cs, int mid, const char *reason)
+{
+    bs_conn_t *c = conn_of(cs);
+    if (!c || c->srv != bs || !c->awaiting || c->mid != mid)
+        return false;
+    c->awaiting = false;
+    bs_session_on_error(c->sess, reason, now_ms());
+    return true;
+}
+
+void bs_server_on_session_closed(bs_server_t *bs, coap_session_t *cs)
+{
+    bs_conn_t *c = conn_of(cs);
+    if (!c || c->srv != bs || c->finished)
+        return;
+    c->awaiting = false;
+    bs_session_on_error(c->sess, "connection closed", now_ms());
+}
+
+int bs_server_psk_lookup(bs_server_t *bs, const uint8_t *identity, size_t idlen, uint8_t *key, size_t keycap)
+{
+    db_device_t d = {0};
+    if (db_device_get_by_bs_identity(bs->cfg.db, identity, idlen, &d) != 0)
+        return -1;
+    int n = -1;
+    if (d.bs.security_mode == DB_SEC_PSK && d.bs.psk && d.bs.psk_len <= keycap && !d.blacklisted) {
+        memcpy(key, d.bs.psk, d.bs.psk_len);
+        n = (int)d.bs.psk_len;
+    }
+    db_device_free(&d);
+    return n;
+}
+
+static void flush_results(bs_server_t *bs)
+{
+    if (!bs->nresults)
+        return;
+    bool tx = db_begin(bs->cfg.db) == 0;
+    for (size_t i = 0; i < bs->nresults; i++) {
+        bs_result_t *r = &bs->results[i];
+        int rc = db_device_set_bootstrap(bs->cfg.db, r->device_id, r->at_ms, r->ok ? "success" : "failed", r->steps);
+        if (rc != 0)
+            LOGE("bootstrap", "event=store-failed device_id=%lld sqlite=%d", (long long)r->device_id, rc);
+        free(r->steps);
+    }
+    if (tx && db_commit(bs->cfg.db) != 0) {
+        LOGE("bootstrap", "event=commit-failed count=%zu", bs->nresults);
+        db_rollback(bs->cfg.db);
+    }
+    bs->nresults = 0;
+}
+
+static void conn_free(bs_conn_t *c)
+{
+    timer_stop(c->srv->cfg.timers, &c->watchdog);
+    if (c->cs) {
+        if (coap_session_get_app_data(c->cs) == c)
+            coap_session_set_app_data(c->cs, NULL);
+        coap_session_release(c->cs);
+    }
+    bs_session_free(&c->sess);
+    free(c);
+}
+
+void bs_server_after_io(bs_server_t *bs)
+{
+    int64_t now = now_ms();
+    for (bs_conn_t *c = bs->conns; c; c = c->next) {
+        if (c->pending_start && !c->finished) {
+            c->pending_start = false;
+            timer_start(bs->cfg.timers, &c->watchdog, now + (int64_t)bs->cfg.session_timeout_s * 1000);
+            bs_session_start(c->sess, now);
+        }
+    }
+    flush_results(bs);
+    bs_conn_t **pp = &bs->conns;
+    size_t active = 0;
+    while (*pp) {
+        bs_conn_t *c = *pp;
+        if (c->finished) {
+            *pp = c->next;
+            conn_free(c);
+        } else {
+            active++;
+            pp = &c->next;
+        }
+    }
+    bs->stats.active = active;
+}
+
+void bs_server_stats(const bs_server_t *bs, bs_stats_t *out) { *out = bs->stats; }
+
+int bs_server_new(const bs_server_config_t *cfg, bs_server_t **out)
+{
+    bs_server_t *bs = calloc(1, sizeof *bs);
+    if (!bs)
+        return -1;
+    bs->cfg = *cfg;
+    bs->domain = strdup(cfg->domain ? cfg->domain : "/");
+    bs->cfg.domain = bs->domain;
+    bs->io.send = io_send;
+    bs->io.done = io_done;
+    randombytes_buf(&bs->token_base, sizeof bs->token_base);
+    coap_resource_t *r = coap_resource_init(coap_make_str_const("bs"), 0);
+    coap_register_handler(r, COAP_REQUEST_POST, hnd_bs);
+    coap_resource_set_userdata(r, bs);
+    coap_add_resource(cfg->coap, r);
+    coap_resource_t *p = coap_resource_init(coap_make_str_const("bspack"), 0);
+    coap_register_handler(p, COAP_REQUEST_GET, hnd_bspack);
+    coap_resource_set_userdata(p, bs);
+    coap_add_resource(cfg->coap, p);
+    *out = bs;
+    return 0;
+}
+
+void bs_server_free(bs_server_t **bsp)
+{
+    bs_server_t *bs = bsp ? *bsp : NULL;
+    if (!bs)
+        return;
+    for (bs_conn_t *c = bs->conns; c; c = c->next)
+        if (!c->finished)
+            bs_session_cancel(c->sess, "server shutting down", now_ms());
+    flush_results(bs);
+    while (bs->conns) {
+        bs_conn_t *c = bs->conns;
+        bs->conns = c->next;
+        conn_free(c);
+    }
+    free(bs->results);
+    drop_cfg(bs);
+    free(bs->domain);
+    free(bs);
+    *bsp = NULL;
+}

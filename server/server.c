@@ -1,0 +1,432 @@
+/* The lwdm process and its network loop.
+ *
+ * Threads: this (loop) thread owns libcoap, the bootstrap sessions, the timer
+ * heap and its own db_t; libmicrohttpd runs the REST API on its own pool with a
+ * db_t per worker. Other threads reach the loop only through the eventfd.
+ *
+ * One loop pass: epoll_wait (libcoap's epoll fd, the eventfd, a 100 ms
+ * timerfd) -> coap_io_process(NO_WAIT) -> due timers -> bs_server_after_io
+ * (start accepted sessions, write results in one transaction, free finished
+ * sessions). The timerfd tick also calls coap_io_process, because libcoap
+ * 4.3.1 can switch its retransmission timer off (LIBCOAP.md "Bug"). */
+#include <coap3/coap.h>
+
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "db/db.h"
+#include "server/bootstrap/bs.h"
+#include "server/common/log.h"
+#include "server/firstrun.h"
+#include "server/lwm2m/registry.h"
+#include "server/timers.h"
+
+struct lwdm_server {
+    lwdm_config_t cfg;
+    uint8_t key[DB_KEY_BYTES];
+    db_t *db;
+    lwm2m_registry_t *reg;
+    api_t *api;
+    coap_context_t *coap;
+    bs_server_t *bs;
+    timer_heap_t timers;
+    int epfd, evfd, tfd;
+    atomic_int stop;
+    atomic_llong last_pass_ms;    /* loop liveness, read by /healthz */
+    uint16_t http_port, coap_port, coaps_port, bs_coap_port, bs_coaps_port;
+    char gen_pw[64];
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------- libcoap glue */
+static lwdm_server_t *g_log_owner; /* libcoap's log handler has no user pointer */
+
+/* libcoap 4.3.1 has no per-context user pointer: a small table maps contexts to
+ * servers (more than one server per process only happens in tests). */
+#define MAX_SERVERS 8
+static struct { coap_context_t *ctx; lwdm_server_t *srv; } g_ctx_map[MAX_SERVERS];
+
+static void ctx_map_set(coap_context_t *ctx, lwdm_server_t *srv)
+{
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (g_ctx_map[i].ctx == (srv ? NULL : ctx)) {
+            g_ctx_map[i].ctx = srv ? ctx : NULL;
+            g_ctx_map[i].srv = srv;
+            return;
+        }
+}
+
+static lwdm_server_t *coap_context_get_app_data(coap_context_t *ctx)
+{
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (g_ctx_map[i].ctx == ctx)
+            return g_ctx_map[i].srv;
+    return NULL;
+}
+
+static void coap_log_handler(coap_log_t level, const char *message)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", message);
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = 0;
+    log_level_t l = level <= LOG_ERR ? LOG_LVL_ERROR : level <= LOG_WARNING ? LOG_LVL_WARN : LOG_LVL_DEBUG;
+    log_msg(l, "coap", "msg=\"%s\"", buf);
+}
+
+static coap_response_t on_response(coap_session_t *cs, const coap_pdu_t *sent, const coap_pdu_t *recv,
+                                   const coap_mid_t mid)
+{
+    (void)mid;
+    lwdm_server_t *s = coap_context_get_app_data(coap_session_get_context(cs));
+    if (s && s->bs && bs_server_on_response(s->bs, cs, sent, recv))
+        return COAP_RESPONSE_OK;
+    /* Unknown token: let libcoap RST it (ends stray observations too). */
+    return COAP_RESPONSE_FAIL;
+}
+
+static void on_nack(coap_session_t *cs, const coap_pdu_t *sent, const coap_nack_reason_t reason, const coap_mid_t mid)
+{
+    (void)sent;
+    lwdm_server_t *s = coap_context_get_app_data(coap_session_get_context(cs));
+    const char *why = reason == COAP_NACK_TOO_MANY_RETRIES ? "no answer (retransmissions exhausted)"
+                      : reason == COAP_NACK_RST                ? "reset by the client"
+                      : reason == COAP_NACK_TLS_FAILED         ? "DTLS failure"
+                                                               : "transport failure";
+    if (s && s->bs)
+        bs_server_on_nack(s->bs, cs, mid, why);
+}
+
+static int on_event(coap_session_t *cs, const coap_event_t ev)
+{
+    lwdm_server_t *s = coap_context_get_app_data(coap_session_get_context(cs));
+    if (!s || !s->bs)
+        return 0;
+    switch (ev) {
+    case COAP_EVENT_DTLS_CLOSED:
+    case COAP_EVENT_DTLS_ERROR:
+    case COAP_EVENT_SESSION_CLOSED:
+    case COAP_EVENT_SERVER_SESSION_DEL:
+        bs_server_on_session_closed(s->bs, cs);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* DTLS-PSK: the key for an identity, by the endpoint the client reached. */
+static const coap_bin_const_t *psk_for_identity(coap_bin_const_t *identity, coap_session_t *cs, void *arg)
+{
+    lwdm_server_t *s = arg;
+    static uint8_t key[256];
+    static coap_bin_const_t out;
+    const coap_address_t *local = coap_session_get_addr_local(cs);
+    uint16_t port = local ? coap_address_get_port(local) : 0;
+    int n = -1;
+    if (s->bs && port == s->bs_coaps_port)
+        n = bs_server_psk_lookup(s->bs, identity->s, identity->length, key, sizeof key);
+    if (n < 0) {
+        LOGW("dtls", "ep=- event=handshake-refused reason=\"unknown PSK identity\" port=%u", port);
+        return NULL; /* immediate fatal alert */
+    }
+    out.s = key;
+    out.length = (size_t)n;
+    return &out; /* libcoap copies it */
+}
+
+/* Picks a free port for `proto` on addr (SOCK_DGRAM for CoAP). */
+static int free_port(const char *addr, int type)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, type, 0);
+    if (fd < 0)
+        return -1;
+    socklen_t len = sizeof sa;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static int resolve_port(const lwdm_config_t *c, int configured, uint16_t *out)
+{
+    if (configured == LWDM_PORT_OFF) {
+        *out = 0;
+        return 0;
+    }
+    int p = configured == 0 ? free_port(c->coap_addr, SOCK_DGRAM) : configured;
+    if (p <= 0)
+        return -1;
+    *out = (uint16_t)p;
+    return 0;
+}
+
+static int add_endpoint(lwdm_server_t *s, uint16_t port, coap_proto_t proto, char *err, size_t errlen)
+{
+    if (!port)
+        return 0;
+    coap_address_t addr;
+    coap_address_init(&addr);
+    coap_endpoint_t *ep = NULL;
+    if (inet_pton(AF_INET, s->cfg.coap_addr, &addr.addr.sin.sin_addr) == 1) {
+        addr.addr.sin.sin_family = AF_INET;
+        addr.addr.sin.sin_port = htons(port);
+        addr.size = sizeof addr.addr.sin;
+        ep = coap_new_endpoint(s->coap, &addr, proto);
+    } else if (inet_pton(AF_INET6, s->cfg.coap_addr, &addr.addr.sin6.sin6_addr) == 1) {
+        addr.addr.sin6.sin6_family = AF_INET6;
+        addr.addr.sin6.sin6_port = htons(port);
+        addr.size = sizeof addr.addr.sin6;
+        ep = coap_new_endpoint(s->coap, &addr, proto);
+    }
+    if (!ep) {
+        snprintf(err, errlen, "cannot listen on %s udp port %u (%s)", s->cfg.coap_addr, port,
+                 proto == COAP_PROTO_DTLS ? "coaps" : "coap");
+        return -1;
+    }
+    return 0;
+}
+
+static int health_hook(void *arg)
+{
+    lwdm_server_t *s = arg;
+    return mono_ms() - atomic_load(&s->last_pass_ms) < 5000 ? 0 : -1;
+}
+
+/* --------------------------------------------------------------- lifecycle */
+int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium failed to initialise");
+        return -1;
+    }
+    lwdm_server_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->cfg = *cfg;
+    s->epfd = s->evfd = s->tfd = -1;
+    timer_heap_init(&s->timers);
+    atomic_store(&s->last_pass_ms, mono_ms());
+
+    if (db_secret_key_load(cfg->db_path, cfg->secret_key[0] ? cfg->secret_key : NULL, s->key, err, errlen) != 0)
+        goto fail;
+    if (db_open(cfg->db_path, s->key, &s->db, err, errlen) != 0)
+        goto fail;
+    int applied = 0;
+    if (db_migrate(s->db, &applied, err, errlen) != 0)
+        goto fail;
+    if (resolve_port(cfg, cfg->coap_port, &s->coap_port) || resolve_port(cfg, cfg->coaps_port, &s->coaps_port) ||
+        resolve_port(cfg, cfg->bs_coap_port, &s->bs_coap_port) ||
+        resolve_port(cfg, cfg->bs_coaps_port, &s->bs_coaps_port)) {
+        snprintf(err, errlen, "cannot find a free UDP port on %s", cfg->coap_addr);
+        goto fail;
+    }
+    firstrun_params_t fp = {cfg->public_host, s->coap_port ? s->coap_port : 5683, s->coaps_port ? s->coaps_port : 5684,
+                            s->bs_coap_port ? s->bs_coap_port : 5693, s->bs_coaps_port ? s->bs_coaps_port : 5694,
+                            cfg->admin_password};
+    int seeded = 0;
+    if (firstrun_apply(s->db, &fp, s->gen_pw, sizeof s->gen_pw, &seeded, err, errlen) != 0)
+        goto fail;
+    if (seeded)
+        LOGI("server", "event=first-run servers=4 bootstrap_settings=1");
+
+    s->reg = lwm2m_registry_new();
+    if (!s->reg || lwm2m_registry_add_builtin(s->reg, err, errlen) != 0)
+        goto fail;
+    if (cfg->objects_dir[0] && lwm2m_registry_add_dir(s->reg, cfg->objects_dir, err, errlen) != 0)
+        goto fail;
+
+    coap_startup();
+    g_log_owner = s;
+    coap_set_log_handler(coap_log_handler);
+    coap_set_log_level(cfg->log_level <= LOG_LVL_DEBUG ? LOG_INFO : LOG_WARNING);
+    coap_dtls_set_log_level(LOG_ERR);
+    s->coap = coap_new_context(NULL);
+    if (!s->coap) {
+        snprintf(err, errlen, "cannot create the CoAP context");
+        goto fail;
+    }
+    ctx_map_set(s->coap, s);
+    coap_context_set_block_mode(s->coap, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    coap_dtls_spsk_t spsk;
+    memset(&spsk, 0, sizeof spsk);
+    spsk.version = COAP_DTLS_SPSK_SETUP_VERSION;
+    spsk.validate_id_call_back = psk_for_identity;
+    spsk.id_call_back_arg = s;
+    if (!coap_context_set_psk2(s->coap, &spsk)) {
+        snprintf(err, errlen, "cannot set up DTLS-PSK");
+        goto fail;
+    }
+    coap_register_response_handler(s->coap, on_response);
+    coap_register_nack_handler(s->coap, on_nack);
+    coap_register_event_handler(s->coap, on_event);
+    /* The management endpoints (--coap/--coaps) are served with the
+     * registration interface (issue 4); until then they are not bound. */
+    if (add_endpoint(s, s->bs_coap_port, COAP_PROTO_UDP, err, errlen) ||
+        add_endpoint(s, s->bs_coaps_port, COAP_PROTO_DTLS, err, errlen))
+        goto fail;
+    bs_server_config_t bc = {.coap = s->coap,
+                             .db = s->db,
+                             .timers = &s->timers,
+                             .coap_port = s->bs_coap_port,
+                             .coaps_port = s->bs_coaps_port,
+                             .session_timeout_s = cfg->bs_timeout_s,
+                             .accept_unknown = cfg->accept_unknown,
+                             .domain = "/"};
+    if (bs_server_new(&bc, &s->bs) != 0) {
+        snprintf(err, errlen, "cannot start the bootstrap interface");
+        goto fail;
+    }
+
+    api_config_t ac = {.db_path = cfg->db_path,
+                       .secret_key = s->key,
+                       .bind_addr = cfg->http_addr,
+                       .port = (uint16_t)cfg->http_port,
+                       .threads = cfg->http_threads,
+                       .web_dir = cfg->web_dir[0] ? cfg->web_dir : NULL,
+                       .default_domain = "/",
+                       .public_host = cfg->public_host};
+    if (api_start(&ac, &s->api, err, errlen) != 0)
+        goto fail;
+    api_set_health_hook(s->api, health_hook, s);
+    s->http_port = api_port(s->api);
+
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    int cfd = coap_context_get_coap_fd(s->coap);
+    if (s->epfd < 0 || s->evfd < 0 || s->tfd < 0 || cfd < 0) {
+        snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
+        goto fail;
+    }
+    struct itimerspec its = {{0, 100 * 1000000}, {0, 100 * 1000000}};
+    timerfd_settime(s->tfd, 0, &its, NULL);
+    struct epoll_event e = {.events = EPOLLIN};
+    e.data.fd = cfd;
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, cfd, &e);
+    e.data.fd = s->evfd;
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &e);
+    e.data.fd = s->tfd;
+    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->tfd, &e);
+    *out = s;
+    return 0;
+fail:
+    lwdm_server_close(&s);
+    return -1;
+}
+
+int lwdm_server_run(lwdm_server_t *s)
+{
+    int cfd = coap_context_get_coap_fd(s->coap);
+    struct epoll_event evs[16];
+    while (!atomic_load(&s->stop)) {
+        int64_t now = mono_ms();
+        int timeout = 1000;
+        int64_t next = timer_heap_next(&s->timers);
+        if (next >= 0)
+            timeout = next <= now ? 0 : (int)(next - now < 1000 ? next - now : 1000);
+        int n = epoll_wait(s->epfd, evs, 16, timeout);
+        if (n < 0 && errno != EINTR) {
+            LOGE("server", "event=epoll-failed err=\"%s\"", strerror(errno));
+            return -1;
+        }
+        bool io = false;
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == cfd) {
+                io = true;
+            } else if (fd == s->tfd) {
+                uint64_t x;
+                ssize_t r = read(s->tfd, &x, sizeof x);
+                (void)r;
+                io = true;
+            } else if (fd == s->evfd) {
+                uint64_t x;
+                ssize_t r = read(s->evfd, &x, sizeof x);
+                (void)r;
+            }
+        }
+        if (io)
+            coap_io_process(s->coap, COAP_IO_NO_WAIT);
+        timer_heap_run(&s->timers, mono_ms());
+        bs_server_after_io(s->bs);
+        atomic_store(&s->last_pass_ms, mono_ms());
+    }
+    return 0;
+}
+
+void lwdm_server_stop(lwdm_server_t *s)
+{
+    atomic_store(&s->stop, 1);
+    uint64_t one = 1;
+    ssize_t w = write(s->evfd, &one, sizeof one);
+    (void)w;
+}
+
+void lwdm_server_close(lwdm_server_t **sp)
+{
+    lwdm_server_t *s = sp ? *sp : NULL;
+    if (!s)
+        return;
+    if (s->api)
+        api_stop(&s->api);
+    if (s->bs)
+        bs_server_free(&s->bs);
+    if (s->coap) {
+        ctx_map_set(s->coap, NULL);
+        coap_free_context(s->coap);
+        s->coap = NULL;
+    }
+    if (g_log_owner == s)
+        g_log_owner = NULL;
+    timer_heap_free(&s->timers);
+    if (s->epfd >= 0)
+        close(s->epfd);
+    if (s->evfd >= 0)
+        close(s->evfd);
+    if (s->tfd >= 0)
+        close(s->tfd);
+    lwm2m_registry_free(&s->reg);
+    db_close(&s->db);
+    sodium_memzero(s->key, sizeof s->key);
+    free(s);
+    *sp = NULL;
+}
+
+uint16_t lwdm_server_http_port(const lwdm_server_t *s) { return s->http_port; }
+uint16_t lwdm_server_bs_coap_port(const lwdm_server_t *s) { return s->bs_coap_port; }
+uint16_t lwdm_server_bs_coaps_port(const lwdm_server_t *s) { return s->bs_coaps_port; }
+uint16_t lwdm_server_coap_port(const lwdm_server_t *s) { return s->coap_port; }
+uint16_t lwdm_server_coaps_port(const lwdm_server_t *s) { return s->coaps_port; }
+const char *lwdm_server_generated_password(const lwdm_server_t *s) { return s->gen_pw[0] ? s->gen_pw : NULL; }
+struct bs_server *lwdm_server_bs(lwdm_server_t *s) { return s->bs; }

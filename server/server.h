@@ -1,0 +1,35 @@
+/* The lwdm process: opens the database (migrations, first-run seed), the
+ * object registry, the REST API and the CoAP endpoints, and runs the network
+ * loop on the calling thread. Used by main.c and, in-process, by the
+ * integration tests. */
+#ifndef LWDM_SERVER_H
+#define LWDM_SERVER_H
+#include <stdint.h>
+
+#include "server/config.h"
+
+typedef struct lwdm_server lwdm_server_t;
+
+/* Opens everything and binds every endpoint (ports of 0 are replaced by free
+ * ones; see the getters). On failure returns -1 with a message in err. */
+int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, size_t errlen);
+/* Runs the loop until lwdm_server_stop() (from any thread or a signal
+ * handler). Returns 0 on a clean stop. */
+int lwdm_server_run(lwdm_server_t *s);
+/* Async-signal-safe and thread-safe: asks the loop to stop. */
+void lwdm_server_stop(lwdm_server_t *s);
+/* Closes everything (after run returned, or instead of running). */
+void lwdm_server_close(lwdm_server_t **s);
+
+uint16_t lwdm_server_http_port(const lwdm_server_t *s);
+uint16_t lwdm_server_bs_coap_port(const lwdm_server_t *s);
+uint16_t lwdm_server_bs_coaps_port(const lwdm_server_t *s);
+uint16_t lwdm_server_coap_port(const lwdm_server_t *s);
+uint16_t lwdm_server_coaps_port(const lwdm_server_t *s);
+/* The admin password generated on first start (NULL if none was generated). */
+const char *lwdm_server_generated_password(const lwdm_server_t *s);
+/* Bootstrap counters (loop thread only, or after run returned). */
+struct bs_server;
+struct bs_server *lwdm_server_bs(lwdm_server_t *s);
+
+#endif
