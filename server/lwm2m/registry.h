@@ -32,6 +32,9 @@ typedef struct {
     size_t nres;
 } lwm2m_objdef_t;
 
+/* Lifetime: definitions are owned by the registry. A later add_* that
+ * replaces an object frees the earlier definition, so pointers obtained before
+ * an add_* call may become invalid. Load everything first, then look up. */
 lwm2m_registry_t *lwm2m_registry_new(void);
 void lwm2m_registry_free(lwm2m_registry_t **reg);
 /* Adds the definitions of one OMA XML document (LWM2M root, one or more Object
