@@ -1,0 +1,112 @@
+/* db: bootstrap settings of a domain and its management server list. */
+#include "db/db_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char SQL_GET[] =
+    "SELECT ifnull(bootstrap_server_id, 0), accept_unknown, ifnull(task_id, 0), updated_at"
+    " FROM bootstrap_settings WHERE domain = ?1";
+static const char SQL_GET_SERVERS[] =
+    "SELECT server_id FROM bootstrap_settings_servers WHERE domain = ?1 ORDER BY position";
+static const char SQL_PUT[] =
+    "INSERT INTO bootstrap_settings (domain, bootstrap_server_id, accept_unknown, task_id, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(domain) DO UPDATE SET"
+    " bootstrap_server_id = excluded.bootstrap_server_id, accept_unknown = excluded.accept_unknown,"
+    " task_id = excluded.task_id, updated_at = excluded.updated_at";
+static const char SQL_CLEAR_SERVERS[] = "DELETE FROM bootstrap_settings_servers WHERE domain = ?1";
+static const char SQL_ADD_SERVER[] =
+    "INSERT INTO bootstrap_settings_servers (domain, position, server_id) VALUES (?1, ?2, ?3)";
+
+void db_bs_settings_free(db_bs_settings_t *s)
+{
+    if (!s)
+        return;
+    free(s->management_server_ids);
+    memset(s, 0, sizeof *s);
+}
+
+int db_bs_settings_get(db_t *db, const char *domain, db_bs_settings_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = db_stmt(db, SQL_GET);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->bootstrap_server_id = sqlite3_column_int64(st, 0);
+        out->accept_unknown = sqlite3_column_int(st, 1) != 0;
+        out->task_id = sqlite3_column_int64(st, 2);
+        out->updated_at = sqlite3_column_int64(st, 3);
+    }
+    db_stmt_done(st);
+    if (rc == SQLITE_DONE)
+        return SQLITE_OK; /* no row: empty settings */
+    if (rc != SQLITE_ROW)
+        return rc;
+    st = db_stmt(db, SQL_GET_SERVERS);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+    size_t cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n_management == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            int64_t *na = realloc(out->management_server_ids, nc * sizeof *na);
+            if (!na) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            out->management_server_ids = na;
+            cap = nc;
+        }
+        out->management_server_ids[out->n_management++] = sqlite3_column_int64(st, 0);
+    }
+    db_stmt_done(st);
+    if (rc != SQLITE_DONE) {
+        db_bs_settings_free(out);
+        return rc;
+    }
+    return SQLITE_OK;
+}
+
+int db_bs_settings_put(db_t *db, const char *domain, const db_bs_settings_t *s)
+{
+    bool own;
+    int rc = db_tx_begin(db, &own);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_stmt *st = db_stmt(db, SQL_PUT);
+    rc = st ? SQLITE_OK : SQLITE_ERROR;
+    if (st) {
+        sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+        db_bind_int64_or_null(st, 2, s->bootstrap_server_id, 0);
+        sqlite3_bind_int(st, 3, s->accept_unknown);
+        db_bind_int64_or_null(st, 4, s->task_id, 0);
+        sqlite3_bind_int64(st, 5, db_now_ms());
+        rc = db_step_done(st);
+    }
+    if (rc == SQLITE_OK) {
+        st = db_stmt(db, SQL_CLEAR_SERVERS);
+        rc = st ? SQLITE_OK : SQLITE_ERROR;
+        if (st) {
+            sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+            rc = db_step_done(st);
+        }
+    }
+    for (size_t i = 0; rc == SQLITE_OK && i < s->n_management; i++) {
+        st = db_stmt(db, SQL_ADD_SERVER);
+        if (!st) {
+            rc = SQLITE_ERROR;
+            break;
+        }
+        sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (int64_t)i);
+        sqlite3_bind_int64(st, 3, s->management_server_ids[i]);
+        rc = db_step_done(st);
+    }
+    if (rc == SQLITE_OK)
+        db_mark_config_dirty(db);
+    return db_tx_end(db, own, rc);
+}

@@ -1,0 +1,59 @@
+/* db room internals, shared by the db sources only (the public surface is db.h). */
+#ifndef LWDM_DB_INT_H
+#define LWDM_DB_INT_H
+#include "db/db.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DB_STMT_CACHE 96
+
+struct db {
+    sqlite3 *h;
+    uint8_t key[DB_KEY_BYTES];
+    bool config_dirty;          /* a write to servers/bs settings awaits COMMIT */
+    struct {
+        const char *sql;        /* static string: compared by pointer, then text */
+        sqlite3_stmt *st;
+    } cache[DB_STMT_CACHE];
+    size_t n_cache;
+};
+
+/* Returns the cached prepared statement for `sql` (a string literal that lives
+ * for the whole process), preparing it on first use. The statement is reset
+ * and its bindings cleared; give it back with db_stmt_done(). NULL on error. */
+sqlite3_stmt *db_stmt(db_t *db, const char *sql);
+void db_stmt_done(sqlite3_stmt *st);
+
+/* Transaction helper for functions that write several statements: starts
+ * BEGIN IMMEDIATE when the connection is in autocommit mode (then *own is
+ * true), otherwise a SAVEPOINT inside the caller's transaction. db_tx_end
+ * commits (rc == SQLITE_OK) or rolls back and returns rc (or the commit's
+ * failure). */
+int db_tx_begin(db_t *db, bool *own);
+int db_tx_end(db_t *db, bool own, int rc);
+/* Marks that servers/bootstrap settings changed: the generation is bumped when
+ * the outermost transaction commits. */
+void db_mark_config_dirty(db_t *db);
+
+/* Secrets: plain (len bytes) -> nonce||ciphertext. Caller frees *out. */
+int db_seal(db_t *db, const void *plain, size_t len, uint8_t **out, size_t *outlen);
+/* nonce||ciphertext -> plain (malloc'd, NUL-terminated one past *outlen,
+ * caller frees). SQLITE_CORRUPT when it does not authenticate. */
+int db_unseal(db_t *db, const void *blob, size_t bloblen, uint8_t **out, size_t *outlen);
+/* Binds a secret at index i: NULL when plain is NULL. */
+int db_bind_secret(db_t *db, sqlite3_stmt *st, int i, const void *plain, size_t len);
+/* Reads a secret column (NULL column -> *out NULL). */
+int db_column_secret(db_t *db, sqlite3_stmt *st, int col, uint8_t **out, size_t *outlen);
+
+/* Column helpers: malloc'd copies (NULL for SQL NULL). */
+char *db_column_strdup(sqlite3_stmt *st, int col);
+int db_bind_text_or_null(sqlite3_stmt *st, int i, const char *s);
+int db_bind_int64_or_null(sqlite3_stmt *st, int i, int64_t v, int64_t null_value);
+
+/* Step a statement that returns no rows; SQLITE_OK on success. */
+int db_step_done(sqlite3_stmt *st);
+
+#endif
