@@ -120,7 +120,7 @@ static void banner(const lwdm_config_t *cfg, lwdm_server_t *s)
         printf("  log in              : user 'admin', password from LWDM_ADMIN_PASSWORD (first start)\n");
     else
         printf("  log in              : as an existing user (admin was created on the first start)\n");
-    printf("  token               : curl -s -X POST http://%s:%u/api/v1/auth/token -d '{\"username\":\"admin\",\"password\":\"...\"}'\n",
+    printf("  token               : curl -s -H 'Content-Type: application/json' -d '{\"username\":\"admin\",\"password\":\"...\"}' http://%s:%u/api/v1/auth/token\n",
            host, lwdm_server_http_port(s));
     if (lwdm_server_bs_coap_port(s))
         printf("  bootstrap (CoAP)    : coap://%s:%u\n", cfg->public_host, lwdm_server_bs_coap_port(s));

@@ -124,6 +124,8 @@ static void add_step(bs_session_t *s, const char *op, const lwm2m_path_t *path, 
     if (detail && *detail)
         json_object_set_new(st, "detail", json_string(detail));
     json_array_append_new(s->steps, st);
+    LOGD("bootstrap", "ep=%s op=%s path=%s code=%s%s%s", s->endpoint, op, p, c, detail ? " detail=" : "",
+         detail ? detail : "");
 }
 
 void bs_session_note_request(bs_session_t *s, const char *uri, int code)

@@ -48,7 +48,7 @@ static void test_flags_and_env(void **state)
     char err[256];
     setenv("LWDM_DB", "/tmp/env.db", 1);
     setenv("LWDM_BS_COAP", "7000", 1);
-    assert_int_equal(parse(&c, err, 6, "--db", "/tmp/flag.db", "--http", "0.0.0.0:9090", "--bs-coaps=off"), 0);
+    assert_int_equal(parse(&c, err, 5, "--db", "/tmp/flag.db", "--http", "0.0.0.0:9090", "--bs-coaps=off"), 0);
     assert_string_equal(c.db_path, "/tmp/flag.db"); /* flag wins */
     assert_int_equal(c.bs_coap_port, 7000);         /* env applies */
     assert_string_equal(c.http_addr, "0.0.0.0");
