@@ -9,8 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sodium.h>
 
 #include <cmocka.h>
+#include <coap3/coap.h>
 
 #include "server/lwm2m/codec.h"
 #include "server/lwm2m/lwm2m.h"
@@ -469,6 +473,130 @@ static void test_unknown_refused(void **state)
     harness_bs_settings(&H, 0, &g_mgmt, 1, 1);
 }
 
+
+/* ---------------------------------------------------------- Bootstrap-Pack */
+static uint8_t g_pack[16384];
+static size_t g_pack_len;
+static int g_pack_code = -1, g_pack_cf = -1;
+
+static coap_response_t pack_response(coap_session_t *cs, const coap_pdu_t *sent, const coap_pdu_t *recv,
+                                     const coap_mid_t mid)
+{
+    (void)cs;
+    (void)sent;
+    (void)mid;
+    size_t len = 0, off = 0, total = 0;
+    const uint8_t *data = NULL;
+    g_pack_code = coap_pdu_get_code(recv);
+    coap_opt_iterator_t it;
+    coap_opt_t *o = coap_check_option(recv, COAP_OPTION_CONTENT_FORMAT, &it);
+    g_pack_cf = o ? (int)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o)) : -1;
+    g_pack_len = 0;
+    if (coap_get_data_large(recv, &len, &data, &off, &total) && len <= sizeof g_pack) {
+        memcpy(g_pack, data, len);
+        g_pack_len = len;
+    }
+    return COAP_RESPONSE_OK;
+}
+
+/* GET /bspack?ep=.. with Accept `accept` (-1: none) over plain CoAP. */
+static void get_pack(const char *ep, int accept)
+{
+    g_pack_code = -1;
+    g_pack_len = 0;
+    coap_context_t *ctx = coap_new_context(NULL);
+    assert_non_null(ctx);
+    coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    coap_register_response_handler(ctx, pack_response);
+    coap_address_t dst;
+    coap_address_init(&dst);
+    dst.addr.sin.sin_family = AF_INET;
+    dst.addr.sin.sin_port = htons(H.bs_coap_port);
+    dst.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    dst.size = sizeof dst.addr.sin;
+    coap_session_t *cs = coap_new_client_session(ctx, NULL, &dst, COAP_PROTO_UDP);
+    assert_non_null(cs);
+    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, coap_new_message_id(cs),
+                                    coap_session_max_pdu_size(cs));
+    uint8_t tok[4] = {1, 2, 3, 4}, b[4];
+    coap_add_token(pdu, sizeof tok, tok);
+    coap_add_option(pdu, COAP_OPTION_URI_PATH, 6, (const uint8_t *)"bspack");
+    char q[64];
+    int n = snprintf(q, sizeof q, "ep=%s", ep);
+    coap_add_option(pdu, COAP_OPTION_URI_QUERY, (size_t)n, (const uint8_t *)q);
+    if (accept >= 0)
+        coap_add_option(pdu, COAP_OPTION_ACCEPT, coap_encode_var_safe(b, sizeof b, (unsigned)accept), b);
+    assert_int_not_equal(coap_send(cs, pdu), COAP_INVALID_MID);
+    for (int i = 0; i < 100 && g_pack_code < 0; i++)
+        coap_io_process(ctx, 100);
+    coap_session_release(cs);
+    coap_free_context(ctx);
+}
+
+/* 1.2 Bootstrap-Pack: one SenML pack with the management accounts from /0/2,
+ * served block-wise when larger than a block (a certificate makes it ~3 KB). */
+static void test_bootstrap_pack(void **state)
+{
+    (void)state;
+    /* a certificate-mode server with a 2,500-byte "DER" certificate */
+    static uint8_t der[2500];
+    der[0] = 0x30;
+    der[1] = 0x82;
+    for (size_t i = 2; i < sizeof der; i++)
+        der[i] = (uint8_t)i;
+    char b64[4000];
+    sodium_bin2base64(b64, sizeof b64, der, sizeof der, sodium_base64_VARIANT_ORIGINAL);
+    char body[4400];
+    snprintf(body, sizeof body,
+             "{\"name\":\"pack-cert\",\"type\":\"management\",\"ssid\":77,\"uri\":\"coaps://cert.example\","
+             "\"securityMode\":\"cert\",\"serverCertificate\":\"%s\"}", b64);
+    json_t *r = NULL;
+    long st = harness_http(&H, "POST", "/api/v1/lwm2m-servers", body, &r);
+    if (st != 201)
+        fail_msg("create cert server: %ld", st);
+    int64_t cert_id = json_integer_value(json_object_get(r, "id"));
+    json_decref(r);
+    int64_t ids[2] = {g_mgmt, cert_id};
+    harness_bs_settings(&H, g_bs, ids, 2, 1);
+
+    get_pack("pack-000001", LWM2M_CF_SENML_CBOR);
+    assert_int_equal(g_pack_code, LWM2M_CODE(2, 5));
+    assert_int_equal(g_pack_cf, LWM2M_CF_SENML_CBOR);
+    assert_true(g_pack_len > 2500);
+    lwm2m_records_t rs;
+    lwm2m_records_init(&rs);
+    lwm2m_path_t root = lwm2m_path_make(0, 0, 0, 0, 0);
+    assert_int_equal(lwm2m_decode(LWM2M_CF_SENML_CBOR, &root, g_pack, g_pack_len, NULL, &rs), 0);
+    lwm2m_path_t p = lwm2m_path_make(3, 0, 2, 0, 0);
+    const lwm2m_record_t *x = lwm2m_records_find(&rs, &p);
+    assert_non_null(x);
+    assert_memory_equal(x->bytes, g_mgmt_uri, strlen(g_mgmt_uri));
+    p = lwm2m_path_make(3, 0, 3, 4, 0);
+    x = lwm2m_records_find(&rs, &p);
+    assert_non_null(x);
+    assert_int_equal(x->nbytes, sizeof der);
+    assert_memory_equal(x->bytes, der, sizeof der);
+    p = lwm2m_path_make(3, 1, 1, 0, 0);
+    assert_non_null(lwm2m_records_find(&rs, &p));
+    /* no bootstrap account in a pack, nothing at /0/0 or /0/1 */
+    p = lwm2m_path_make(3, 0, 0, 0, 0);
+    assert_null(lwm2m_records_find(&rs, &p));
+    p = lwm2m_path_make(3, 0, 1, 0, 0);
+    assert_null(lwm2m_records_find(&rs, &p));
+    lwm2m_records_clear(&rs);
+    check_db_record("pack-000001", "success");
+
+    /* SenML JSON on request, 4.06 for a format a pack cannot be */
+    get_pack("pack-000001", LWM2M_CF_SENML_JSON);
+    assert_int_equal(g_pack_code, LWM2M_CODE(2, 5));
+    assert_int_equal(g_pack_cf, LWM2M_CF_SENML_JSON);
+    get_pack("pack-000001", LWM2M_CF_TEXT);
+    assert_int_equal(g_pack_code, LWM2M_CODE(4, 6));
+
+    assert_int_equal(harness_httpf(&H, "DELETE", NULL, NULL, "/api/v1/lwm2m-servers/%lld", (long long)cert_id), 200);
+    harness_bs_settings(&H, 0, &g_mgmt, 1, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,7 +604,7 @@ int main(void)
         cmocka_unit_test(test_wrong_psk),      cmocka_unit_test(test_per_device_psk),
         cmocka_unit_test(test_bs_account_replaced), cmocka_unit_test(test_discover_refused),
         cmocka_unit_test(test_finish_rejected), cmocka_unit_test(test_device_stalls),
-        cmocka_unit_test(test_unknown_refused),
+        cmocka_unit_test(test_unknown_refused), cmocka_unit_test(test_bootstrap_pack),
     };
     int rc = cmocka_run_group_tests_name("integration_bootstrap", tests, setup, teardown);
     return rc;
