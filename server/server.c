@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -383,8 +384,16 @@ int lwdm_server_run(lwdm_server_t *s)
                 (void)r;
             }
         }
-        if (io)
-            coap_io_process(s->coap, COAP_IO_NO_WAIT);
+        if (io) {
+            /* libcoap reads at most one datagram per endpoint per call: drain
+             * while its fd stays readable (bounded), so one pass (and one DB
+             * transaction in bs_server_after_io) serves a burst. */
+            struct pollfd pfd = {.fd = cfd, .events = POLLIN};
+            int rounds = 0;
+            do
+                coap_io_process(s->coap, COAP_IO_NO_WAIT);
+            while (++rounds < 64 && poll(&pfd, 1, 0) == 1);
+        }
         timer_heap_run(&s->timers, mono_ms());
         bs_server_after_io(s->bs);
         atomic_store(&s->last_pass_ms, mono_ms());

@@ -62,7 +62,28 @@ struct bs_server {
     size_t nservers;
     bs_stats_t stats;
     bs_session_io_t io;
+    bool tx_open;                /* a write transaction spans the loop pass */
 };
+
+/* Writes made while handling a loop pass (devices created, credentials
+ * generated, results) share one transaction, committed in
+ * bs_server_after_io(): one commit per pass instead of one per device. */
+static void tx_begin(bs_server_t *bs)
+{
+    if (!bs->tx_open && db_begin(bs->cfg.db) == 0)
+        bs->tx_open = true;
+}
+
+static void tx_commit(bs_server_t *bs)
+{
+    if (!bs->tx_open)
+        return;
+    bs->tx_open = false;
+    if (db_commit(bs->cfg.db) != 0) {
+        LOGE("bootstrap", "event=commit-failed");
+        db_rollback(bs->cfg.db);
+    }
+}
 
 /* libcoap's release callback for large bodies we malloc'd */
 static void release_body(coap_session_t *cs, void *app_ptr)
@@ -220,6 +241,7 @@ static int resolve_psk(bs_server_t *bs, const db_device_t *dev, const db_server_
     char *idz = malloc(a->identity_len + 1);
     if (!idz)
         return -1;
+    tx_begin(bs);
     memcpy(idz, a->identity, a->identity_len);
     idz[a->identity_len] = 0;
     db_credentials_t nc = {.security_mode = DB_SEC_PSK, .psk_identity = idz, .psk = a->secret, .psk_len = a->secret_len};
@@ -456,6 +478,7 @@ static int authorise(bs_server_t *bs, coap_session_t *cs, const char *ep, bool h
                 snprintf(msg, msgcap, "unknown endpoint");
                 return 400;
             }
+            tx_begin(bs);
             db_device_t nd = {0};
             nd.endpoint = (char *)ep;
             nd.domain = bs->domain;
@@ -719,9 +742,8 @@ int bs_server_psk_lookup(bs_server_t *bs, const uint8_t *identity, size_t idlen,
 
 static void flush_results(bs_server_t *bs)
 {
-    if (!bs->nresults)
-        return;
-    bool tx = db_begin(bs->cfg.db) == 0;
+    if (bs->nresults)
+        tx_begin(bs);
     for (size_t i = 0; i < bs->nresults; i++) {
         bs_result_t *r = &bs->results[i];
         int rc = db_device_set_bootstrap(bs->cfg.db, r->device_id, r->at_ms, r->ok ? "success" : "failed", r->steps);
@@ -729,11 +751,8 @@ static void flush_results(bs_server_t *bs)
             LOGE("bootstrap", "event=store-failed device_id=%lld sqlite=%d", (long long)r->device_id, rc);
         free(r->steps);
     }
-    if (tx && db_commit(bs->cfg.db) != 0) {
-        LOGE("bootstrap", "event=commit-failed count=%zu", bs->nresults);
-        db_rollback(bs->cfg.db);
-    }
     bs->nresults = 0;
+    tx_commit(bs);
 }
 
 static void conn_free(bs_conn_t *c)
