@@ -24,7 +24,6 @@ void lwdm_config_defaults(lwdm_config_t *c)
     c->log_format = LOG_FMT_TEXT;
     c->http_threads = 4;
     c->bs_timeout_s = 120;
-    c->bs_max_inflight = 256;
 }
 
 const char *lwdm_config_usage(void)
@@ -163,8 +162,6 @@ static int apply(lwdm_config_t *c, const char *name, const char *v, char *err, s
         rc = parse_uint(v, 1, 256, &c->http_threads);
     } else if (!strcmp(name, "bs-timeout")) {
         rc = parse_uint(v, 1, 3600, &c->bs_timeout_s);
-    } else if (!strcmp(name, "bs-max-inflight")) {
-        rc = parse_uint(v, 1, 100000, &c->bs_max_inflight);
     } else if (!strcmp(name, "log-level")) {
         int l = log_level_parse(v);
         if (l < 0) rc = -1; else c->log_level = l;
@@ -187,7 +184,6 @@ static const struct { const char *env, *opt; } k_env[] = {
     {"LWDM_BS_COAPS", "bs-coaps"}, {"LWDM_OBJECTS", "objects"}, {"LWDM_PUBLIC_HOST", "public-host"},
     {"LWDM_ACCEPT_UNKNOWN", "accept-unknown"}, {"LWDM_WEB", "web"},
     {"LWDM_HTTP_THREADS", "http-threads"}, {"LWDM_BS_TIMEOUT", "bs-timeout"},
-    {"LWDM_BS_MAX_INFLIGHT", "bs-max-inflight"},
     {"LWDM_LOG_LEVEL", "log-level"}, {"LWDM_LOG_FORMAT", "log-format"},
 };
 

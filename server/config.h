@@ -28,7 +28,6 @@ typedef struct {
     char web_dir[1024];          /* --web DIR / LWDM_WEB, default: built next to the binary */
     unsigned http_threads;       /* --http-threads / LWDM_HTTP_THREADS, default 4 */
     unsigned bs_timeout_s;       /* --bs-timeout / LWDM_BS_TIMEOUT: whole bootstrap session, default 120 */
-    unsigned bs_max_inflight;    /* --bs-max-inflight: server requests in flight at once, default 256 */
     /* not flags: environment only, never logged */
     char admin_password[256];    /* LWDM_ADMIN_PASSWORD */
     char secret_key[256];        /* LWDM_SECRET_KEY */

@@ -396,28 +396,38 @@ static bool is_local_port(coap_session_t *cs, uint16_t port)
     return port && a && coap_address_get_port(a) == port;
 }
 
-/* Splits "ep=abc&pct=112" (libcoap joins Uri-Query options with '&'). */
-static void query_get(const coap_string_t *q, const char *key, char *out, size_t cap, bool *found)
+/* Value of the Uri-Query option `key=...` of a request, taken from the raw
+ * option bytes: libcoap's joined query string percent-escapes them and joins
+ * options with '&', so "ep=a&b" in one option would read as "a" (an identity
+ * confusion) and "café" as "caf%C3%A9". A value with a NUL byte, or longer
+ * than cap-1, is reported as found with *bad set. */
+static void query_get(const coap_pdu_t *req, const char *key, char *out, size_t cap, bool *found, bool *bad)
 {
     *found = false;
+    *bad = false;
     out[0] = 0;
-    if (!q)
-        return;
-    size_t klen = strlen(key), i = 0;
-    while (i < q->length) {
-        size_t j = i;
-        while (j < q->length && q->s[j] != '&')
-            j++;
-        if (j - i >= klen + 1 && !memcmp(q->s + i, key, klen) && q->s[i + klen] == '=') {
-            size_t n = j - i - klen - 1;
-            if (n >= cap)
-                n = cap - 1;
-            memcpy(out, q->s + i + klen + 1, n);
-            out[n] = 0;
-            *found = true;
+    size_t klen = strlen(key);
+    coap_opt_filter_t f;
+    coap_option_filter_clear(&f);
+    coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
+    coap_opt_iterator_t it;
+    coap_option_iterator_init(req, &it, &f);
+    coap_opt_t *o;
+    while ((o = coap_option_next(&it))) {
+        const uint8_t *v = coap_opt_value(o);
+        size_t n = coap_opt_length(o);
+        if (n < klen + 1 || memcmp(v, key, klen) != 0 || v[klen] != '=')
+            continue;
+        v += klen + 1;
+        n -= klen + 1;
+        *found = true;
+        if (n >= cap || memchr(v, 0, n)) {
+            *bad = true;
             return;
         }
-        i = j + 1;
+        memcpy(out, v, n);
+        out[n] = 0;
+        return;
     }
 }
 
@@ -512,9 +522,9 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     }
     bs->stats.requests++;
     char ep[BS_MAX_EP + 2], pcts[16];
-    bool have_ep, have_pct;
-    query_get(query, "ep", ep, sizeof ep, &have_ep);
-    query_get(query, "pct", pcts, sizeof pcts, &have_pct);
+    bool have_ep, have_pct, bad_ep, bad_pct;
+    query_get(req, "ep", ep, sizeof ep, &have_ep, &bad_ep);
+    query_get(req, "pct", pcts, sizeof pcts, &have_pct, &bad_pct);
     const char *who = have_ep ? ep : "-";
 
     bs_conn_t *old = conn_of(cs);
@@ -523,7 +533,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
         return;
     }
-    if (have_ep && !valid_endpoint(ep)) {
+    if (have_ep && (bad_ep || !valid_endpoint(ep))) {
         bs->stats.refused++;
         LOGW("bootstrap", "ep=- event=refused code=4.00 reason=\"invalid endpoint name\"");
         reply_error(resp, 4, 0, "invalid endpoint name");
@@ -533,7 +543,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     if (have_pct) {
         char *end;
         long v = strtol(pcts, &end, 10);
-        if (!pcts[0] || *end || v < 0 || v > 65535) {
+        if (bad_pct || !pcts[0] || *end || v < 0 || v > 65535) {
             bs->stats.refused++;
             LOGW("bootstrap", "ep=%s event=refused code=4.00 reason=\"malformed pct\"", who);
             reply_error(resp, 4, 0, "malformed pct");
@@ -610,20 +620,30 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
         return;
     }
     char ep[BS_MAX_EP + 2];
-    bool have_ep;
-    query_get(query, "ep", ep, sizeof ep, &have_ep);
+    bool have_ep, bad_ep;
+    query_get(req, "ep", ep, sizeof ep, &have_ep, &bad_ep);
+    const char *who = have_ep && !bad_ep && valid_endpoint(ep) ? ep : "-";
     int cf = LWM2M_CF_SENML_CBOR;
     coap_opt_iterator_t it;
     coap_opt_t *acc = coap_check_option(req, COAP_OPTION_ACCEPT, &it);
     if (acc) {
         cf = (int)coap_decode_var_bytes(coap_opt_value(acc), coap_opt_length(acc));
         if (cf != LWM2M_CF_SENML_CBOR && cf != LWM2M_CF_SENML_JSON) {
+            bs->stats.refused++;
+            LOGW("bootstrap", "ep=%s event=pack-refused code=4.06 reason=\"Accept %d: a pack is SenML CBOR or JSON\"",
+                 who, cf);
             reply_error(resp, 4, 6, "Bootstrap-Pack is served as SenML CBOR or SenML JSON");
             return;
         }
     }
-    if ((have_ep && !valid_endpoint(ep)) || load_cfg(bs) != 0) {
+    if (have_ep && (bad_ep || !valid_endpoint(ep))) {
+        bs->stats.refused++;
+        LOGW("bootstrap", "ep=- event=pack-refused code=4.00 reason=\"invalid endpoint name\"");
         reply_error(resp, 4, 0, "invalid endpoint name");
+        return;
+    }
+    if (load_cfg(bs) != 0) {
+        reply_error(resp, 5, 0, "configuration unavailable");
         return;
     }
     db_device_t dev = {0};

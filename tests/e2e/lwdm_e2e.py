@@ -1,0 +1,591 @@
+"""Helpers for the end-to-end tests of the real binaries (lwdm, lwdm-sim).
+
+Stdlib + python3-requests only. Every process started here is registered with
+the `procs` fixture's ProcessGroup and stopped (SIGTERM, then SIGKILL) when the
+test that started it ends, whatever happens; every wait is bounded.
+
+Environment: LWDM_BUILD_DIR (holds `lwdm` and `lwdm-sim`), LWDM_SOURCE_DIR.
+"""
+import json
+import os
+import random
+import re
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import time
+
+import pytest
+import requests
+
+SOURCE_DIR = os.environ.get("LWDM_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD_DIR = os.environ.get("LWDM_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
+LWDM = os.path.join(BUILD_DIR, "lwdm")
+LWDM_SIM = os.path.join(BUILD_DIR, "lwdm-sim")
+
+ADMIN_PASSWORD = "e2e-Adm1n-pw-Zq8vK3"   # distinctive, so logs can be grepped for it
+READY_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+
+def require_binaries(*paths):
+    missing = [p for p in (paths or (LWDM, LWDM_SIM)) if not os.access(p, os.X_OK)]
+    if missing:
+        pytest.fail("binaries not built: %s (LWDM_BUILD_DIR=%s)" % (", ".join(missing), BUILD_DIR))
+
+
+# ------------------------------------------------------------------ ports
+def free_port(kind=socket.SOCK_STREAM):
+    """A port free right now on 127.0.0.1 (TCP by default, UDP with SOCK_DGRAM)."""
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def free_ports():
+    """http (TCP) and the four CoAP ports (UDP), all distinct."""
+    seen = set()
+    out = {}
+    for name, kind in (("http", socket.SOCK_STREAM), ("coap", socket.SOCK_DGRAM), ("coaps", socket.SOCK_DGRAM),
+                       ("bs_coap", socket.SOCK_DGRAM), ("bs_coaps", socket.SOCK_DGRAM)):
+        for _ in range(50):
+            p = free_port(kind)
+            if p not in seen:
+                break
+        seen.add(p)
+        out[name] = p
+    return out
+
+
+def udp_port_in_use(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
+def clean_env(extra=None):
+    """os.environ without any LWDM_* variable, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LWDM_")}
+    # sanitizer runs: keep their options, they do not start with LWDM_
+    if extra:
+        env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+# -------------------------------------------------------------- processes
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+class ProcessGroup:
+    """Every process a test started; stop_all() ends them all (bounded), then fails if
+    any of their output files holds a sanitizer report (ASan/UBSan builds)."""
+
+    def __init__(self):
+        self.procs = []
+        self.outputs = []
+
+    def add(self, p, *output_files):
+        self.procs.append(p)
+        self.outputs += output_files
+        return p
+
+    def sanitizer_reports(self):
+        found = []
+        for path in self.outputs:
+            text = _read(path)
+            for marker in SANITIZER_MARKERS:
+                if marker in text:
+                    i = text.index(marker)
+                    found.append("%s:\n%s" % (path, text[max(0, i - 200):i + 3000]))
+                    break
+        return found
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                try:
+                    p.send_signal(signal.SIGTERM)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for p in self.procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+        reports = self.sanitizer_reports()
+        assert not reports, "sanitizer report:\n" + "\n".join(reports)
+
+
+@pytest.fixture
+def procs():
+    g = ProcessGroup()
+    yield g
+    g.stop_all()
+
+
+def run(args, timeout=30, env=None, cwd=None, input=None):
+    """Runs a short command to completion (killed on timeout); CompletedProcess with text."""
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env or clean_env(), cwd=cwd,
+                       input=input)
+    for marker in SANITIZER_MARKERS:
+        assert marker not in r.stderr, "sanitizer report from %s:\n%s" % (args, r.stderr[-6000:])
+    return r
+
+
+class Lwdm:
+    """One `lwdm serve` process. Output goes to files in `workdir` (one pair per start)."""
+
+    def __init__(self, group, workdir, db=None, args=(), env=None, admin_password=ADMIN_PASSWORD, ports=None,
+                 use_flags=True, log_level="debug"):
+        self.group = group
+        self.workdir = str(workdir)
+        self.db = str(db or os.path.join(self.workdir, "lwdm.db"))
+        self.extra_args = list(args)
+        self.extra_env = dict(env or {})
+        self.admin_password = admin_password
+        self.ports = dict(ports or free_ports())
+        self.use_flags = use_flags
+        self.log_level = log_level
+        self.proc = None
+        self.starts = 0
+        self.out_path = self.err_path = None
+        self.ready_line = None
+        self._token = None
+
+    # -- lifecycle
+    def command(self):
+        cmd = [LWDM, "serve"]
+        if self.use_flags:
+            p = self.ports
+            cmd += ["--db", self.db, "--http", "127.0.0.1:%d" % p["http"], "--coap", str(p["coap"]),
+                    "--coaps", str(p["coaps"]), "--bs-coap", str(p["bs_coap"]), "--bs-coaps", str(p["bs_coaps"])]
+            if self.log_level:
+                cmd += ["--log-level", self.log_level]
+        return cmd + self.extra_args
+
+    def start(self, wait=True):
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.starts += 1
+        self.out_path = os.path.join(self.workdir, "lwdm-%d.stdout" % self.starts)
+        self.err_path = os.path.join(self.workdir, "lwdm-%d.stderr" % self.starts)
+        env = {}
+        if self.admin_password is not None:
+            env["LWDM_ADMIN_PASSWORD"] = self.admin_password
+        env.update(self.extra_env)
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = self.group.add(subprocess.Popen(self.command(), stdout=out, stderr=err,
+                                                        stdin=subprocess.DEVNULL, env=clean_env(env),
+                                                        cwd=self.workdir), self.out_path, self.err_path)
+        self._token = None
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=READY_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.stderr().splitlines():
+                if "event=ready" in line:
+                    self.ready_line = line
+                    self._learn_ports(line)
+                    if self.healthz(timeout=2) == 200:
+                        return self
+            if self.proc.poll() is not None:
+                raise AssertionError("lwdm exited with %s before it was ready\nstdout:\n%s\nstderr:\n%s"
+                                     % (self.proc.returncode, self.stdout(), self.stderr()[-4000:]))
+            time.sleep(0.05)
+        raise AssertionError("lwdm not ready within %.0f s\nstderr:\n%s" % (timeout, self.stderr()[-4000:]))
+
+    def _learn_ports(self, line):
+        for key, name in (("http_port", "http"), ("bs_coap_port", "bs_coap"), ("bs_coaps_port", "bs_coaps")):
+            m = re.search(r'%s["\\]*[=:]\s*"?(\d+)' % key, line)
+            if m:
+                self.ports[name] = int(m.group(1))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Sends sig and waits; returns the exit status. Kills (and fails) on timeout."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise AssertionError("lwdm did not exit within %.0f s of signal %d" % (timeout, sig))
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        return self.proc.wait(timeout=10)
+
+    # -- output
+    def stdout(self):
+        return _read(self.out_path)
+
+    def stderr(self):
+        return _read(self.err_path)
+
+    def all_output(self):
+        """Everything every start printed, stdout and stderr."""
+        text = []
+        for i in range(1, self.starts + 1):
+            text.append(_read(os.path.join(self.workdir, "lwdm-%d.stdout" % i)))
+            text.append(_read(os.path.join(self.workdir, "lwdm-%d.stderr" % i)))
+        return "\n".join(text)
+
+    # -- HTTP
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.ports["http"]
+
+    def healthz(self, timeout=5):
+        try:
+            return requests.get(self.url + "/healthz", timeout=timeout).status_code
+        except requests.RequestException:
+            return None
+
+    def login(self, password=None, user="admin"):
+        r = requests.post(self.url + "/api/v1/auth/token",
+                          json={"username": user, "password": password or self.admin_password}, timeout=10)
+        assert r.status_code == 200, "login failed: %s %s" % (r.status_code, r.text)
+        self._token = r.json()["token"]
+        return self._token
+
+    def api(self, method, path, body=None, expect=None, **kw):
+        if self._token is None:
+            self.login()
+        headers = {"Authorization": "Bearer " + self._token}
+        r = requests.request(method, self.url + "/api/v1" + path, json=body, headers=headers,
+                             timeout=kw.pop("timeout", 15), **kw)
+        if expect is not None:
+            ok = r.status_code in expect if isinstance(expect, (tuple, list, set)) else r.status_code == expect
+            assert ok, "%s %s -> %s (expected %s): %s" % (method, path, r.status_code, expect, r.text[:2000])
+        return r
+
+    def list_all(self, path):
+        """Every item of a paged collection."""
+        items, offset = [], 0
+        sep = "&" if "?" in path else "?"
+        while True:
+            j = self.api("GET", "%s%slimit=1000&offset=%d" % (path, sep, offset), expect=200).json()
+            items += j["items"]
+            offset += len(j["items"])
+            if not j["items"] or offset >= j["total"]:
+                return items
+
+    def servers(self):
+        return self.list_all("/lwm2m-servers")
+
+    def devices(self):
+        return self.list_all("/devices")
+
+    def device_count(self):
+        return self.api("GET", "/devices?limit=1", expect=200).json()["total"]
+
+    def device_by_endpoint(self, ep):
+        """Full representation of the device `ep`, or None."""
+        for d in self.list_all("/devices?q=" + requests.utils.quote(ep)):
+            if d["endpoint"] == ep:
+                return self.api("GET", "/devices/%d" % d["id"], expect=200).json()
+        return None
+
+    def create_psk_device(self, ep, key_hex, identity=None):
+        body = {"endpoint": ep,
+                "bootstrapCredentials": {"securityMode": "psk", "pskIdentity": identity or ep, "psk": key_hex}}
+        return self.api("POST", "/devices", body, expect=201).json()
+
+
+def _read(path):
+    if not path or not os.path.exists(path):
+        return ""
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def bootstrap_status(dev):
+    """lastBootstrap.status of a device representation (None if never)."""
+    lb = dev.get("lastBootstrap")
+    return lb.get("status") if isinstance(lb, dict) else None
+
+
+# ------------------------------------------------------------------- sim
+SUMMARY_RE = re.compile(r"^summary: (\d+) ok, (\d+) failed", re.M)
+
+
+def sim_args(server_port, count, prefix, scheme="coap", extra=()):
+    return [LWDM_SIM, "bootstrap", "--server", "%s://127.0.0.1:%d" % (scheme, server_port), "--count", str(count),
+            "--prefix", prefix] + list(extra)
+
+
+def start_sim(group, workdir, args, name):
+    out = open(os.path.join(str(workdir), name + ".stdout"), "wb")
+    err = open(os.path.join(str(workdir), name + ".stderr"), "wb")
+    p = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=clean_env())
+    out.close()
+    err.close()
+    p.lwdm_out = os.path.join(str(workdir), name + ".stdout")
+    p.lwdm_err = os.path.join(str(workdir), name + ".stderr")
+    return group.add(p, p.lwdm_out, p.lwdm_err)
+
+
+def wait_sim(p, timeout=60):
+    """Waits for a sim started with start_sim; (returncode, stdout, stderr)."""
+    try:
+        rc = p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(timeout=5)
+        raise AssertionError("lwdm-sim did not finish within %.0f s:\n%s" % (timeout, _read(p.lwdm_out)[-3000:]))
+    return rc, _read(p.lwdm_out), _read(p.lwdm_err)
+
+
+def parse_summary(out):
+    m = SUMMARY_RE.search(out)
+    assert m, "no summary line in lwdm-sim output:\n" + out[-3000:]
+    return int(m.group(1)), int(m.group(2))
+
+
+def sim_results(out):
+    """{endpoint: 'ok' | 'failed'} from the per-device lines."""
+    return dict(re.findall(r"^ep=(\S+) result=(\w+)", out, re.M))
+
+
+# ------------------------------------------------------------------ CoAP
+CON, NON, ACK, RST = 0, 1, 2, 3
+GET, POST, PUT, DELETE = 1, 2, 3, 4
+OPT_URI_PATH, OPT_CONTENT_FORMAT, OPT_URI_QUERY, OPT_ACCEPT = 11, 12, 15, 17
+
+
+def code(cls, detail):
+    return (cls << 5) | detail
+
+
+def code_str(c):
+    return "%d.%02d" % (c >> 5, c & 31)
+
+
+def _ext(n):
+    """nibble and extended bytes for an option delta or length (RFC 7252 §3.1)."""
+    if n < 13:
+        return n, b""
+    if n < 269:
+        return 13, bytes([n - 13])
+    return 14, struct.pack("!H", n - 269)
+
+
+def encode_options(options):
+    """options: list of (number, bytes); sorted by number (stable), delta-encoded."""
+    out = bytearray()
+    last = 0
+    for num, val in sorted(options, key=lambda o: o[0]):
+        if isinstance(val, str):
+            val = val.encode()
+        dn, dx = _ext(num - last)
+        ln, lx = _ext(len(val))
+        out.append((dn << 4) | ln)
+        out += dx + lx + val
+        last = num
+    return bytes(out)
+
+
+def encode(mtype, mcode, mid, token=b"", options=(), payload=b"", version=1):
+    assert len(token) <= 8
+    msg = bytearray([(version << 6) | (mtype << 4) | len(token), mcode]) + struct.pack("!H", mid) + token
+    msg += encode_options(options)
+    if payload:
+        msg += b"\xff" + payload
+    return bytes(msg)
+
+
+def request(method, path, query=(), token=None, mid=None, mtype=CON, accept=None, content_format=None,
+            payload=b"", extra_options=()):
+    """A request datagram: path "bs" or "a/b", query a list of "k=v" strings (or bytes)."""
+    opts = [(OPT_URI_PATH, seg) for seg in path.split("/") if seg]
+    opts += [(OPT_URI_QUERY, q) for q in query]
+    if accept is not None:
+        opts.append((OPT_ACCEPT, _uint(accept)))
+    if content_format is not None:
+        opts.append((OPT_CONTENT_FORMAT, _uint(content_format)))
+    opts += list(extra_options)
+    token = os.urandom(4) if token is None else token
+    mid = random.randrange(0x10000) if mid is None else mid
+    return encode(mtype, method, mid, token, opts, payload)
+
+
+def _uint(v):
+    if v == 0:
+        return b""
+    n = (v.bit_length() + 7) // 8
+    return v.to_bytes(n, "big")
+
+
+class CoapMessage:
+    def __init__(self, version, mtype, code, mid, token, options, payload):
+        self.version, self.type, self.code, self.mid = version, mtype, code, mid
+        self.token, self.options, self.payload = token, options, payload
+
+    @property
+    def code_str(self):
+        return code_str(self.code)
+
+    def option(self, num):
+        return [v for n, v in self.options if n == num]
+
+    def __repr__(self):
+        return "CoapMessage(type=%d code=%s mid=%d token=%s payload=%r)" % (
+            self.type, self.code_str, self.mid, self.token.hex(), self.payload[:80])
+
+
+def decode(data):
+    """Parses a datagram (strict); raises ValueError on a format error."""
+    try:
+        return _decode(bytes(data))
+    except (IndexError, struct.error) as e:
+        raise ValueError("truncated: %s" % e)
+
+
+def _decode(data):
+    if len(data) < 4:
+        raise ValueError("short header")
+    b0, c, mid = data[0], data[1], struct.unpack("!H", data[2:4])[0]
+    ver, mtype, tkl = b0 >> 6, (b0 >> 4) & 3, b0 & 15
+    if tkl > 8 or len(data) < 4 + tkl:
+        raise ValueError("bad token length")
+    token = data[4:4 + tkl]
+    i, num, options, payload = 4 + tkl, 0, [], b""
+    while i < len(data):
+        if data[i] == 0xFF:
+            payload = data[i + 1:]
+            if not payload:
+                raise ValueError("payload marker without payload")
+            break
+        d, ln = data[i] >> 4, data[i] & 15
+        i += 1
+        vals = []
+        for nib in (d, ln):
+            if nib == 13:
+                vals.append(data[i] + 13)
+                i += 1
+            elif nib == 14:
+                vals.append(struct.unpack("!H", data[i:i + 2])[0] + 269)
+                i += 2
+            elif nib == 15:
+                raise ValueError("reserved nibble 15")
+            else:
+                vals.append(nib)
+        num += vals[0]
+        options.append((num, bytes(data[i:i + vals[1]])))
+        i += vals[1]
+        if i > len(data):
+            raise ValueError("option overruns the datagram")
+    return CoapMessage(ver, mtype, c, mid, token, options, payload)
+
+
+class CoapClient:
+    """A UDP socket talking to one CoAP port of lwdm."""
+
+    def __init__(self, port, host="127.0.0.1"):
+        self.addr = (host, port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, datagram):
+        self.sock.sendto(datagram, self.addr)
+
+    def recv(self, timeout):
+        """Next datagram from the server, or None after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data, src = self.sock.recvfrom(65535)
+            except socket.timeout:
+                return None
+            if src == self.addr:
+                return data
+
+    def exchange(self, datagram, timeout=3.0):
+        """Sends a request and returns the decoded response (piggy-backed, or a separate
+        one after an empty ACK; a CON response is ACKed), or None on silence."""
+        try:
+            req = decode(datagram)
+        except ValueError:
+            req = None                         # malformed on purpose: take any answer
+        self.send(datagram)
+        deadline = time.monotonic() + timeout
+        while True:
+            data = self.recv(max(0.0, deadline - time.monotonic()))
+            if data is None:
+                return None
+            try:
+                m = decode(data)
+            except ValueError:
+                return m_raw(data)
+            if req is None:
+                return m
+            if m.type == ACK and m.code == 0 and m.mid == req.mid:
+                continue                       # separate response follows
+            if m.type == RST and m.mid == req.mid:
+                return m
+            if m.token == req.token and (m.type != ACK or m.mid == req.mid):
+                if m.type == CON:
+                    self.send(encode(ACK, 0, m.mid))
+                return m
+            # anything else (e.g. a stray server request): ignore
+
+
+def m_raw(data):
+    return CoapMessage(None, None, None, None, b"", [], data)
+
+
+# ---------------------------------------------------------------- sqlite
+def sqlite_count(path, table):
+    con = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
+    try:
+        return con.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
+    finally:
+        con.close()
+
+
+def sqlite_integrity(path):
+    con = sqlite3.connect(path, timeout=10)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        con.close()
+
+
+def wait_until(pred, timeout, interval=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+def dump(obj):
+    return json.dumps(obj, sort_keys=True)
