@@ -395,3 +395,63 @@ int db_kv_set(db_t *db, const char *key, const char *value)
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
     return db_step_done(st);
 }
+
+int db_list_page(db_t *db, const char *count_sql, const char *list_sql, const char *domain, const char *q, int limit,
+                 int offset, size_t elem_size, db_read_row_fn read_row, db_free_list_fn free_list, void **out,
+                 size_t *n, int64_t *total)
+{
+    *out = NULL;
+    *n = 0;
+    if (total)
+        *total = 0;
+    if (q && !*q)
+        q = NULL;
+    int rc;
+    if (total) {
+        sqlite3_stmt *c = db_stmt(db, count_sql);
+        if (!c)
+            return SQLITE_ERROR;
+        db_bind_text_or_null(c, 1, domain);
+        db_bind_text_or_null(c, 2, q);
+        rc = sqlite3_step(c);
+        if (rc == SQLITE_ROW)
+            *total = sqlite3_column_int64(c, 0);
+        db_stmt_done(c);
+        if (rc != SQLITE_ROW)
+            return rc;
+    }
+    sqlite3_stmt *st = db_stmt(db, list_sql);
+    if (!st)
+        return SQLITE_ERROR;
+    db_bind_text_or_null(st, 1, domain);
+    db_bind_text_or_null(st, 2, q);
+    sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
+    sqlite3_bind_int(st, 4, offset > 0 ? offset : 0);
+    char *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char *na = realloc(arr, nc * elem_size);
+            if (!na) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            arr = na;
+            cap = nc;
+        }
+        memset(arr + cnt * elem_size, 0, elem_size);
+        rc = read_row(db, st, arr + cnt * elem_size);
+        if (rc != SQLITE_OK)
+            break;
+        cnt++;
+    }
+    db_stmt_done(st);
+    if (rc != SQLITE_DONE) {
+        free_list(arr, cnt);
+        return rc;
+    }
+    *out = arr;
+    *n = cnt;
+    return SQLITE_OK;
+}

@@ -56,4 +56,15 @@ int db_bind_int64_or_null(sqlite3_stmt *st, int i, int64_t v, int64_t null_value
 /* Step a statement that returns no rows; SQLITE_OK on success. */
 int db_step_done(sqlite3_stmt *st);
 
+/* One page of a list: counts with count_sql (if total) and reads rows with
+ * list_sql, both bound as (?1 domain or NULL, ?2 q or NULL[, ?3 limit,
+ * ?4 offset]). read_row fills one element of elem_size bytes; free_list frees
+ * the first n elements and the array. On success *out is a malloc'd array of
+ * *n elements (NULL when empty). */
+typedef int (*db_read_row_fn)(db_t *db, sqlite3_stmt *st, void *elem);
+typedef void (*db_free_list_fn)(void *list, size_t n);
+int db_list_page(db_t *db, const char *count_sql, const char *list_sql, const char *domain, const char *q, int limit,
+                 int offset, size_t elem_size, db_read_row_fn read_row, db_free_list_fn free_list, void **out,
+                 size_t *n, int64_t *total);
+
 #endif

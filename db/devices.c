@@ -183,62 +183,22 @@ int db_device_get_by_mgmt_identity(db_t *db, const void *identity, size_t len, d
     return get_one(db, st, out);
 }
 
+static int read_row_any(db_t *db, sqlite3_stmt *st, void *elem) { return read_row(db, st, elem); }
+
+static void free_list_any(void *list, size_t n)
+{
+    db_device_t *l = list;
+    db_device_list_free(&l, n);
+}
+
 int db_device_list(db_t *db, const char *domain, const char *q, int limit, int offset,
                    db_device_t **out, size_t *n, int64_t *total)
 {
-    *out = NULL;
-    *n = 0;
-    if (total)
-        *total = 0;
-    if (q && !*q)
-        q = NULL;
-    int rc;
-    if (total) {
-        sqlite3_stmt *c = db_stmt(db, SQL_COUNT);
-        if (!c)
-            return SQLITE_ERROR;
-        db_bind_text_or_null(c, 1, domain);
-        db_bind_text_or_null(c, 2, q);
-        rc = sqlite3_step(c);
-        if (rc == SQLITE_ROW)
-            *total = sqlite3_column_int64(c, 0);
-        db_stmt_done(c);
-        if (rc != SQLITE_ROW)
-            return rc;
-    }
-    sqlite3_stmt *st = db_stmt(db, SQL_LIST);
-    if (!st)
-        return SQLITE_ERROR;
-    db_bind_text_or_null(st, 1, domain);
-    db_bind_text_or_null(st, 2, q);
-    sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
-    sqlite3_bind_int(st, 4, offset > 0 ? offset : 0);
-    db_device_t *arr = NULL;
-    size_t cnt = 0, cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            db_device_t *na = realloc(arr, nc * sizeof *na);
-            if (!na) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            arr = na;
-            cap = nc;
-        }
-        rc = read_row(db, st, &arr[cnt]);
-        if (rc != SQLITE_OK)
-            break;
-        cnt++;
-    }
-    db_stmt_done(st);
-    if (rc != SQLITE_DONE) {
-        db_device_list_free(&arr, cnt);
-        return rc;
-    }
+    void *arr = NULL;
+    int rc = db_list_page(db, SQL_COUNT, SQL_LIST, domain, q, limit, offset, sizeof(db_device_t), read_row_any,
+                          free_list_any, &arr, n, total);
     *out = arr;
-    *n = cnt;
-    return SQLITE_OK;
+    return rc;
 }
 
 static int mgmt_identity_clash(db_t *db, const char *identity, int64_t self_id)

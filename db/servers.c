@@ -266,62 +266,22 @@ int db_server_get_by_name(db_t *db, const char *domain, const char *name, db_ser
     return get_one(db, st, out);
 }
 
+static int read_row_any(db_t *db, sqlite3_stmt *st, void *elem) { return read_row(db, st, elem); }
+
+static void free_list_any(void *list, size_t n)
+{
+    db_server_t *l = list;
+    db_server_list_free(&l, n);
+}
+
 int db_server_list(db_t *db, const char *domain, const char *q, int limit, int offset,
                    db_server_t **out, size_t *n, int64_t *total)
 {
-    *out = NULL;
-    *n = 0;
-    if (total)
-        *total = 0;
-    if (q && !*q)
-        q = NULL;
-    int rc;
-    if (total) {
-        sqlite3_stmt *c = db_stmt(db, SQL_COUNT);
-        if (!c)
-            return SQLITE_ERROR;
-        db_bind_text_or_null(c, 1, domain);
-        db_bind_text_or_null(c, 2, q);
-        rc = sqlite3_step(c);
-        if (rc == SQLITE_ROW)
-            *total = sqlite3_column_int64(c, 0);
-        db_stmt_done(c);
-        if (rc != SQLITE_ROW)
-            return rc;
-    }
-    sqlite3_stmt *st = db_stmt(db, SQL_LIST);
-    if (!st)
-        return SQLITE_ERROR;
-    db_bind_text_or_null(st, 1, domain);
-    db_bind_text_or_null(st, 2, q);
-    sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
-    sqlite3_bind_int(st, 4, offset > 0 ? offset : 0);
-    db_server_t *arr = NULL;
-    size_t cnt = 0, cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            db_server_t *na = realloc(arr, nc * sizeof *na);
-            if (!na) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            arr = na;
-            cap = nc;
-        }
-        rc = read_row(db, st, &arr[cnt]);
-        if (rc != SQLITE_OK)
-            break;
-        cnt++;
-    }
-    db_stmt_done(st);
-    if (rc != SQLITE_DONE) {
-        db_server_list_free(&arr, cnt);
-        return rc;
-    }
+    void *arr = NULL;
+    int rc = db_list_page(db, SQL_COUNT, SQL_LIST, domain, q, limit, offset, sizeof(db_server_t), read_row_any,
+                          free_list_any, &arr, n, total);
     *out = arr;
-    *n = cnt;
-    return SQLITE_OK;
+    return rc;
 }
 
 int db_server_find_by_ssid(db_t *db, const char *domain, int ssid, int64_t exclude_id, int64_t *id_out,
