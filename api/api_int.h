@@ -63,6 +63,9 @@ const char *api_header(api_req_t *r, const char *name);
 /* Answers with `body` (stolen; NULL = no body) as application/json.
  * `location` (may be NULL) becomes the Location header. */
 enum MHD_Result api_send_json(api_req_t *r, unsigned status, json_t *body, const char *location);
+/* Sends a collection page: {"items": items, "total", "limit", "offset"}
+ * (takes ownership of items). */
+enum MHD_Result api_send_page(api_req_t *r, json_t *items, int64_t total, int limit, int offset);
 /* Same with another Content-Type (e.g. "application/problem+json"). */
 enum MHD_Result api_send_typed(api_req_t *r, unsigned status, json_t *body, const char *location, const char *ctype);
 /* Answers 204 No Content. */

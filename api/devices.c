@@ -223,9 +223,7 @@ enum MHD_Result api_devices_list(api_req_t *r)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(items, device_to_json(db, &list[i]));
     db_device_list_free(&list, n);
-    json_t *out = json_pack("{s:o, s:I, s:i, s:i}", "items", items, "total", (json_int_t)total, "limit", limit,
-                            "offset", offset);
-    return api_send_json(r, 200, out, NULL);
+    return api_send_page(r, items, total, limit, offset);
 }
 
 static bool load_visible(api_req_t *r, db_t *db, db_device_t *d, enum MHD_Result *ret)

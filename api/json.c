@@ -176,3 +176,10 @@ api_secret_op_t api_secret_op(json_t *o, const char *key, const char *field, api
     *val = json_string_value(j);
     return API_SECRET_SET;
 }
+
+enum MHD_Result api_send_page(api_req_t *r, json_t *items, int64_t total, int limit, int offset)
+{
+    json_t *out = json_pack("{s:o, s:I, s:i, s:i}", "items", items, "total", (json_int_t)total, "limit", limit,
+                            "offset", offset);
+    return api_send_json(r, 200, out, NULL);
+}

@@ -576,9 +576,7 @@ enum MHD_Result api_servers_list(api_req_t *r)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(items, server_to_json(&list[i]));
     db_server_list_free(&list, n);
-    json_t *out = json_pack("{s:o, s:I, s:i, s:i}", "items", items, "total", (json_int_t)total, "limit", limit,
-                            "offset", offset);
-    return api_send_json(r, 200, out, NULL);
+    return api_send_page(r, items, total, limit, offset);
 }
 
 /* Loads a server visible to the caller, or answers 404. */
