@@ -510,6 +510,33 @@ static int authorise(bs_server_t *bs, coap_session_t *cs, const char *ep, bool h
     return 0;
 }
 
+/* Shared by /bs and /bspack: refuses (counted, logged with the endpoint and
+ * the reason, answered with a diagnostic payload). */
+static void refuse(bs_server_t *bs, coap_pdu_t *resp, const char *event, const char *who, int code, const char *msg)
+{
+    bs->stats.refused++;
+    LOGW("bootstrap", "ep=%s event=%s code=%d.%02d reason=\"%s\"", who, event, code / 100, code % 100, msg);
+    reply_error(resp, code / 100, code % 100, msg);
+}
+
+/* Loads the configuration and authorises the client (see authorise()).
+ * Returns true with *dev filled, or false after answering the request. */
+static bool admit(bs_server_t *bs, coap_session_t *cs, const char *ep, bool have_ep, const char *event,
+                  db_device_t *dev, coap_pdu_t *resp)
+{
+    if (load_cfg(bs) != 0) {
+        reply_error(resp, 5, 0, "configuration unavailable");
+        return false;
+    }
+    char msg[128];
+    int code = authorise(bs, cs, ep, have_ep, dev, msg, sizeof msg);
+    if (code) {
+        refuse(bs, resp, event, have_ep ? ep : "-", code, msg);
+        return false;
+    }
+    return true;
+}
+
 static bs_conn_t *conn_of(coap_session_t *cs) { return cs ? coap_session_get_app_data(cs) : NULL; }
 
 static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
@@ -534,9 +561,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
         return;
     }
     if (have_ep && (bad_ep || !valid_endpoint(ep))) {
-        bs->stats.refused++;
-        LOGW("bootstrap", "ep=- event=refused code=4.00 reason=\"invalid endpoint name\"");
-        reply_error(resp, 4, 0, "invalid endpoint name");
+        refuse(bs, resp, "refused", "-", 400, "invalid endpoint name");
         return;
     }
     int pct = LWM2M_CF_NONE;
@@ -544,32 +569,20 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
         char *end;
         long v = strtol(pcts, &end, 10);
         if (bad_pct || !pcts[0] || *end || v < 0 || v > 65535) {
-            bs->stats.refused++;
-            LOGW("bootstrap", "ep=%s event=refused code=4.00 reason=\"malformed pct\"", who);
-            reply_error(resp, 4, 0, "malformed pct");
+            refuse(bs, resp, "refused", who, 400, "malformed pct");
             return;
         }
         if (!bs_cf_is_lwm2m((int)v)) {
-            bs->stats.refused++;
-            LOGW("bootstrap", "ep=%s event=refused code=4.15 reason=\"unknown content format %ld\"", who, v);
-            reply_error(resp, 4, 15, "unsupported preferred content format");
+            char m[64];
+            snprintf(m, sizeof m, "unknown preferred content format %ld", v);
+            refuse(bs, resp, "refused", who, 415, m);
             return;
         }
         pct = (int)v;
     }
-    if (load_cfg(bs) != 0) {
-        reply_error(resp, 5, 0, "configuration unavailable");
-        return;
-    }
     db_device_t dev = {0};
-    char msg[128];
-    int code = authorise(bs, cs, ep, have_ep, &dev, msg, sizeof msg);
-    if (code) {
-        bs->stats.refused++;
-        LOGW("bootstrap", "ep=%s event=refused code=%d.%02d reason=\"%s\"", who, code / 100, code % 100, msg);
-        reply_error(resp, code / 100, code % 100, msg);
+    if (!admit(bs, cs, ep, have_ep, "refused", &dev, resp))
         return;
-    }
     bs_account_t *accts = NULL;
     size_t naccts = 0;
     char err[256];
@@ -629,33 +642,18 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
     if (acc) {
         cf = (int)coap_decode_var_bytes(coap_opt_value(acc), coap_opt_length(acc));
         if (cf != LWM2M_CF_SENML_CBOR && cf != LWM2M_CF_SENML_JSON) {
-            bs->stats.refused++;
-            LOGW("bootstrap", "ep=%s event=pack-refused code=4.06 reason=\"Accept %d: a pack is SenML CBOR or JSON\"",
-                 who, cf);
-            reply_error(resp, 4, 6, "Bootstrap-Pack is served as SenML CBOR or SenML JSON");
+            (void)cf;
+            refuse(bs, resp, "pack-refused", who, 406, "Bootstrap-Pack is served as SenML CBOR or SenML JSON");
             return;
         }
     }
     if (have_ep && (bad_ep || !valid_endpoint(ep))) {
-        bs->stats.refused++;
-        LOGW("bootstrap", "ep=- event=pack-refused code=4.00 reason=\"invalid endpoint name\"");
-        reply_error(resp, 4, 0, "invalid endpoint name");
-        return;
-    }
-    if (load_cfg(bs) != 0) {
-        reply_error(resp, 5, 0, "configuration unavailable");
+        refuse(bs, resp, "pack-refused", "-", 400, "invalid endpoint name");
         return;
     }
     db_device_t dev = {0};
-    char msg[128];
-    int code = authorise(bs, cs, ep, have_ep, &dev, msg, sizeof msg);
-    if (code) {
-        bs->stats.refused++;
-        LOGW("bootstrap", "ep=%s event=pack-refused code=%d.%02d reason=\"%s\"", have_ep ? ep : "-", code / 100,
-                 code % 100, msg);
-        reply_error(resp, code / 100, code % 100, msg);
+    if (!admit(bs, cs, ep, have_ep, "pack-refused", &dev, resp))
         return;
-    }
     bs_account_t *accts = NULL;
     size_t n = 0;
     char err[256];
