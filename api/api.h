@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct lwm2m_registry;
 typedef struct api api_t;
 
 typedef struct {
@@ -19,6 +20,9 @@ typedef struct {
     const char *default_domain;   /* "/" */
     /* Public CoAP endpoints used to fill default URIs, e.g. for docs. */
     const char *public_host;
+    /* Object definitions (immutable after start-up; shared read-only by the
+     * worker threads), used to validate task keys when a task is saved. */
+    const struct lwm2m_registry *registry;
 } api_config_t;
 
 /* Starts serving. On failure returns -1 and writes err. */

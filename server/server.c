@@ -329,7 +329,8 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
                        .threads = cfg->http_threads,
                        .web_dir = cfg->web_dir[0] ? cfg->web_dir : NULL,
                        .default_domain = "/",
-                       .public_host = cfg->public_host};
+                       .public_host = cfg->public_host,
+                       .registry = s->reg};
     if (api_start(&ac, &s->api, err, errlen) != 0)
         goto fail;
     api_set_health_hook(s->api, health_hook, s);
