@@ -32,6 +32,7 @@ struct api {
     pthread_mutex_t hook_lock;
     int (*health_fn)(void *);
     void *health_arg;
+    const struct lwm2m_registry *registry; /* object definitions (task keys); may be NULL */
 };
 
 typedef struct api_req {
@@ -46,6 +47,7 @@ typedef struct api_req {
     int64_t t0_us;
     unsigned status;              /* for the log line */
     int64_t id;                   /* {id} of the path, if any */
+    int64_t id2;                  /* {sub}: the second id of nested paths (/groups/{id}/tasks/{sub}) */
     int64_t user_id;              /* authenticated caller (0 = none) */
     char domain[API_DOMAIN_MAX];  /* caller's domain */
     db_t *db;
@@ -173,6 +175,41 @@ enum MHD_Result api_devices_delete(api_req_t *r);
 enum MHD_Result api_bs_settings_get(api_req_t *r);
 enum MHD_Result api_bs_settings_put(api_req_t *r);
 enum MHD_Result api_bs_settings_patch(api_req_t *r);
+
+/* groups.c: /groups, /groups/{id}/devices, setting values of groups and devices */
+enum MHD_Result api_groups_list(api_req_t *r);
+enum MHD_Result api_groups_create(api_req_t *r);
+enum MHD_Result api_groups_get(api_req_t *r);
+enum MHD_Result api_groups_put(api_req_t *r);
+enum MHD_Result api_groups_patch(api_req_t *r);
+enum MHD_Result api_groups_delete(api_req_t *r);
+enum MHD_Result api_group_devices_list(api_req_t *r);
+enum MHD_Result api_group_devices_add(api_req_t *r);
+enum MHD_Result api_group_devices_remove(api_req_t *r);
+enum MHD_Result api_device_groups_get(api_req_t *r);
+/* /groups/{id}/setting-values and /devices/{id}/setting-values (by path) */
+enum MHD_Result api_sv_get(api_req_t *r);
+enum MHD_Result api_sv_put(api_req_t *r);
+enum MHD_Result api_sv_patch(api_req_t *r);
+
+/* tasks.c: /groups/{id}/tasks and /devices/{id}/tasks (by path) */
+enum MHD_Result api_tasks_list(api_req_t *r);
+enum MHD_Result api_tasks_create(api_req_t *r);
+enum MHD_Result api_tasks_get(api_req_t *r);
+enum MHD_Result api_tasks_put(api_req_t *r);
+enum MHD_Result api_tasks_patch(api_req_t *r);
+enum MHD_Result api_tasks_delete(api_req_t *r);
+
+/* reports.c */
+enum MHD_Result api_task_reports_list(api_req_t *r);
+enum MHD_Result api_device_reports_list(api_req_t *r);
+enum MHD_Result api_device_report_get(api_req_t *r);
+
+/* true if the request path is under /api/v1/groups/ (else /api/v1/devices/). */
+bool api_path_is_group(const api_req_t *r);
+/* Parses an ISO-8601 time ("2026-11-22T10:00:00Z", optional fraction of a
+ * second, "Z" or an offset "+02:00") into unix ms. */
+bool api_parse_time(const char *s, int64_t *ms);
 
 /* ------------------------------------------------------------ servers.c */
 /* Normalises an LwM2M server URI (scheme from the security mode and

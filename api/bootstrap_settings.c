@@ -164,6 +164,8 @@ static enum MHD_Result save(api_req_t *r, db_t *db, json_t *doc, const char *dom
     db_bs_settings_free(&s);
     if (rc == SQLITE_CONSTRAINT) /* the domain itself does not exist */
         return api_problem(r, 404, "no such domain", NULL);
+    if (rc == SQLITE_OK) /* the group task that carries the settings */
+        rc = db_bs_settings_sync_task(db, domain);
     if (rc == SQLITE_OK)
         rc = db_commit(db);
     if (rc != SQLITE_OK)

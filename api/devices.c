@@ -21,7 +21,7 @@ static const char *const k_fields[] = {
     "endpoint", "bootstrapCredentials", "managementCredentials", "properties", "blacklisted",
     /* read-only: accepted and ignored */
     "id", "domain", "autoCreated", "createdAt", "updatedAt", "lastBootstrapAt", "lastBootstrap",
-    "lastRegistrationAt", "lastContactAt", "serverCredentials", NULL};
+    "lastRegistrationAt", "lastContactAt", "serverCredentials", "groups", NULL};
 static const char *const k_cred_fields[] = {"securityMode", "pskIdentity", "psk", "pskSet", NULL};
 
 static const char *mode_name(int m) { return m == DB_SEC_PSK ? "psk" : m == DB_SEC_NOSEC ? "nosec" : "cert"; }
@@ -200,6 +200,15 @@ static json_t *device_to_json(db_t *db, const db_device_t *d)
         db_server_cred_list_free(&list, n);
     }
     json_object_set_new(o, "serverCredentials", sc);
+    json_t *groups = json_array();
+    int64_t *gids = NULL;
+    size_t ng = 0;
+    if (db_device_groups(db, d->id, &gids, &ng) == SQLITE_OK) {
+        for (size_t i = 0; i < ng; i++)
+            json_array_append_new(groups, json_integer(gids[i]));
+        free(gids);
+    }
+    json_object_set_new(o, "groups", groups);
     return o;
 }
 

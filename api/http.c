@@ -58,14 +58,48 @@ static const route_t k_routes[] = {
     {"PUT", "/api/v1/devices/{id}", api_devices_put, true},
     {"PATCH", "/api/v1/devices/{id}", api_devices_patch, true},
     {"DELETE", "/api/v1/devices/{id}", api_devices_delete, true},
+    {"GET", "/api/v1/devices/{id}/groups", api_device_groups_get, true},
+    {"GET", "/api/v1/devices/{id}/setting-values", api_sv_get, true},
+    {"PUT", "/api/v1/devices/{id}/setting-values", api_sv_put, true},
+    {"PATCH", "/api/v1/devices/{id}/setting-values", api_sv_patch, true},
+    {"GET", "/api/v1/devices/{id}/tasks", api_tasks_list, true},
+    {"POST", "/api/v1/devices/{id}/tasks", api_tasks_create, true},
+    {"GET", "/api/v1/devices/{id}/tasks/{sub}", api_tasks_get, true},
+    {"PUT", "/api/v1/devices/{id}/tasks/{sub}", api_tasks_put, true},
+    {"PATCH", "/api/v1/devices/{id}/tasks/{sub}", api_tasks_patch, true},
+    {"DELETE", "/api/v1/devices/{id}/tasks/{sub}", api_tasks_delete, true},
+    {"GET", "/api/v1/devices/{id}/tasks/{sub}/reports", api_task_reports_list, true},
+    {"GET", "/api/v1/devices/{id}/task-reports", api_device_reports_list, true},
+    {"GET", "/api/v1/devices/{id}/task-reports/{sub}", api_device_report_get, true},
+    {"GET", "/api/v1/groups", api_groups_list, true},
+    {"POST", "/api/v1/groups", api_groups_create, true},
+    {"GET", "/api/v1/groups/{id}", api_groups_get, true},
+    {"PUT", "/api/v1/groups/{id}", api_groups_put, true},
+    {"PATCH", "/api/v1/groups/{id}", api_groups_patch, true},
+    {"DELETE", "/api/v1/groups/{id}", api_groups_delete, true},
+    {"GET", "/api/v1/groups/{id}/devices", api_group_devices_list, true},
+    {"POST", "/api/v1/groups/{id}/devices", api_group_devices_add, true},
+    {"DELETE", "/api/v1/groups/{id}/devices/{sub}", api_group_devices_remove, true},
+    {"GET", "/api/v1/groups/{id}/setting-values", api_sv_get, true},
+    {"PUT", "/api/v1/groups/{id}/setting-values", api_sv_put, true},
+    {"PATCH", "/api/v1/groups/{id}/setting-values", api_sv_patch, true},
+    {"GET", "/api/v1/groups/{id}/tasks", api_tasks_list, true},
+    {"POST", "/api/v1/groups/{id}/tasks", api_tasks_create, true},
+    {"GET", "/api/v1/groups/{id}/tasks/{sub}", api_tasks_get, true},
+    {"PUT", "/api/v1/groups/{id}/tasks/{sub}", api_tasks_put, true},
+    {"PATCH", "/api/v1/groups/{id}/tasks/{sub}", api_tasks_patch, true},
+    {"DELETE", "/api/v1/groups/{id}/tasks/{sub}", api_tasks_delete, true},
+    {"GET", "/api/v1/groups/{id}/tasks/{sub}/reports", api_task_reports_list, true},
 };
 
-/* Matches path (len bytes) against pattern; fills *id for "{id}". */
-static bool route_match(const char *pattern, const char *path, size_t len, int64_t *id)
+/* Matches path (len bytes) against pattern; fills *id for "{id}" and *id2
+ * for "{sub}" (the second id of nested resources). */
+static bool route_match(const char *pattern, const char *path, size_t len, int64_t *id, int64_t *id2)
 {
     const char *p = pattern, *s = path, *end = path + len;
     while (*p && s < end) {
-        if (strncmp(p, "{id}", 4) == 0) {
+        bool first = strncmp(p, "{id}", 4) == 0;
+        if (first || strncmp(p, "{sub}", 5) == 0) {
             int64_t v = 0;
             int digits = 0;
             while (s < end && *s >= '0' && *s <= '9') {
@@ -77,8 +111,13 @@ static bool route_match(const char *pattern, const char *path, size_t len, int64
             }
             if (digits == 0 || v <= 0)
                 return false;
-            *id = v;
-            p += 4;
+            if (first) {
+                *id = v;
+                p += 4;
+            } else {
+                *id2 = v;
+                p += 5;
+            }
             continue;
         }
         if (*p != *s)
@@ -153,9 +192,9 @@ static enum MHD_Result queue(api_req_t *r, unsigned status, char *text, size_t l
         /* list the methods of the matching path */
         char allow[64] = "";
         size_t len2 = strlen(r->url);
-        int64_t id;
+        int64_t id, id2;
         for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++)
-            if (route_match(k_routes[i].pattern, r->url, len2, &id) && strlen(allow) + 10 < sizeof allow) {
+            if (route_match(k_routes[i].pattern, r->url, len2, &id, &id2) && strlen(allow) + 10 < sizeof allow) {
                 if (allow[0])
                     strcat(allow, ", ");
                 strcat(allow, k_routes[i].method);
@@ -285,13 +324,14 @@ static enum MHD_Result dispatch(api_req_t *r)
     const route_t *hit = NULL;
     bool path_known = false;
     for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++) {
-        int64_t id = 0;
-        if (!route_match(k_routes[i].pattern, r->url, len, &id))
+        int64_t id = 0, id2 = 0;
+        if (!route_match(k_routes[i].pattern, r->url, len, &id, &id2))
             continue;
         path_known = true;
         if (strcmp(k_routes[i].method, r->method) == 0) {
             hit = &k_routes[i];
             r->id = id;
+            r->id2 = id2;
             break;
         }
     }
@@ -418,6 +458,7 @@ int api_start(const api_config_t *cfg, api_t **out, char *err, size_t errlen)
     }
     a->db_path = strdup(cfg->db_path);
     a->default_domain = strdup(cfg->default_domain ? cfg->default_domain : "/");
+    a->registry = cfg->registry;
     memcpy(a->key, cfg->secret_key, DB_KEY_BYTES);
     pthread_mutex_init(&a->hook_lock, NULL);
     if (!a->db_path || !a->default_domain || pthread_key_create(&a->db_key, close_thread_db) != 0) {

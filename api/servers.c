@@ -732,11 +732,17 @@ static enum MHD_Result do_delete(api_req_t *r, db_t *db, json_t *unused)
     enum MHD_Result ret;
     if (!load_visible(r, db, &s, &ret))
         return ret;
+    char domain[256];
+    snprintf(domain, sizeof domain, "%s", s.domain);
     db_server_free(&s);
     char *deps = NULL;
     int rc = db_server_dependents(db, r->id, &deps);
     if (rc == SQLITE_OK && !dry)
         rc = db_server_delete(db, r->id);
+    /* the bootstrap settings' task went with the server: rebuild it from the
+     * servers that remain in the settings */
+    if (rc == SQLITE_OK && !dry)
+        rc = db_bs_settings_sync_task(db, domain);
     if (rc == SQLITE_OK && !dry)
         rc = db_commit(db);
     if (rc != SQLITE_OK) {

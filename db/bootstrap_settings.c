@@ -1,6 +1,7 @@
 /* db: bootstrap settings of a domain and its management server list. */
 #include "db/db_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,5 +109,104 @@ int db_bs_settings_put(db_t *db, const char *domain, const db_bs_settings_t *s)
     }
     if (rc == SQLITE_OK)
         db_mark_config_dirty(db);
+    return db_tx_end(db, own, rc);
+}
+
+/* The settings as a task configuration (malloc'd). */
+static char *settings_xml(const db_bs_settings_t *st)
+{
+    size_t cap = 256 + 80 * (st->n_management + 1);
+    char *x = malloc(cap);
+    if (!x)
+        return NULL;
+    size_t n = (size_t)snprintf(x, cap, "<config>\n  <lwm2mBootstrapCleanse/>\n");
+    for (size_t i = 0; i < st->n_management; i++)
+        n += (size_t)snprintf(x + n, cap - n, "  <lwm2mBootstrapConfiguration serverId=\"%lld\"/>\n",
+                              (long long)st->management_server_ids[i]);
+    if (st->bootstrap_server_id)
+        n += (size_t)snprintf(x + n, cap - n, "  <lwm2mBootstrapConfiguration serverId=\"%lld\"/>\n",
+                              (long long)st->bootstrap_server_id);
+    snprintf(x + n, cap - n, "  <lwm2mBootstrap performBootstrapFinish=\"true\"/>\n</config>\n");
+    return x;
+}
+
+int db_bs_settings_sync_task(db_t *db, const char *domain)
+{
+    bool own;
+    int rc = db_tx_begin(db, &own);
+    if (rc != SQLITE_OK)
+        return rc;
+    db_bs_settings_t st = {0};
+    db_task_t cur = {0};
+    bool have_cur = false;
+    char *xml = NULL;
+    int64_t *ids = NULL;
+    rc = db_bs_settings_get(db, domain, &st);
+    if (rc == SQLITE_OK && st.task_id) {
+        have_cur = db_task_get(db, st.task_id, &cur) == SQLITE_OK && cur.managed_by &&
+                   !strcmp(cur.managed_by, DB_BS_SETTINGS_MANAGED_BY);
+    }
+    size_t nids = st.n_management + (st.bootstrap_server_id ? 1 : 0);
+    if (rc == SQLITE_OK && nids == 0) {
+        if (have_cur)
+            rc = db_task_delete(db, cur.id);
+        if (rc == SQLITE_OK && st.task_id) {
+            st.task_id = 0;
+            rc = db_bs_settings_put(db, domain, &st);
+        }
+        goto out;
+    }
+    if (rc != SQLITE_OK)
+        goto out;
+    xml = settings_xml(&st);
+    ids = malloc(nids * sizeof *ids);
+    if (!xml || !ids) {
+        rc = SQLITE_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < st.n_management; i++)
+        ids[i] = st.management_server_ids[i];
+    if (st.bootstrap_server_id)
+        ids[nids - 1] = st.bootstrap_server_id;
+    if (have_cur) {
+        if (cur.config_xml && !strcmp(cur.config_xml, xml))
+            goto out; /* already in step */
+        free(cur.config_xml);
+        cur.config_xml = xml;
+        xml = NULL;
+        free(cur.server_ids);
+        cur.server_ids = ids;
+        cur.n_server_ids = nids;
+        ids = NULL;
+        rc = db_task_update(db, &cur);
+    } else {
+        int64_t gid = 0;
+        rc = db_group_bootstrap(db, domain, &gid);
+        db_task_t t = {0};
+        t.domain = (char *)domain;
+        t.group_id = gid;
+        t.name = (char *)DB_BS_SETTINGS_TASK_NAME;
+        t.config_xml = xml;
+        t.active = true;
+        t.execution = DB_TASK_ONCE_AND_REPEAT;
+        t.automatic_restart = true;
+        t.condition = (char *)"";
+        t.priority = DB_BS_SETTINGS_TASK_PRIORITY;
+        t.managed_by = (char *)DB_BS_SETTINGS_MANAGED_BY;
+        t.server_ids = ids;
+        t.n_server_ids = nids;
+        if (rc == SQLITE_OK)
+            rc = db_task_insert(db, &t);
+        if (rc == SQLITE_OK) {
+            st.task_id = t.id;
+            rc = db_bs_settings_put(db, domain, &st);
+        }
+    }
+out:
+    if (have_cur)
+        db_task_free(&cur);
+    db_bs_settings_free(&st);
+    free(xml);
+    free(ids);
     return db_tx_end(db, own, rc);
 }

@@ -124,6 +124,20 @@ void db_bs_settings_free(db_bs_settings_t *s);
 /* Missing row: returns SQLITE_OK with an empty settings object (accept_unknown false). */
 int db_bs_settings_get(db_t *db, const char *domain, db_bs_settings_t *out);
 int db_bs_settings_put(db_t *db, const char *domain, const db_bs_settings_t *s);
+/* Keeps the group task that carries the domain's bootstrap settings in step
+ * with them (TASKS.md "Where bootstrap logic comes from"): on the domain's
+ * bootstrap group, managed_by "bootstrap-settings", "Once and repeat" with
+ * automatic restart, priority 100 (after operators' own tasks of the default
+ * priority), configuration
+ *   <lwm2mBootstrapCleanse/> + one <lwm2mBootstrapConfiguration serverId=../>
+ *   per management server (then the selected bootstrap server) +
+ *   <lwm2mBootstrap performBootstrapFinish="true"/>.
+ * Settings with no server delete the task. Records its id in the settings.
+ * Call after every change of the settings or of a server they use. */
+int db_bs_settings_sync_task(db_t *db, const char *domain);
+#define DB_BS_SETTINGS_MANAGED_BY "bootstrap-settings"
+#define DB_BS_SETTINGS_TASK_NAME "LwM2M bootstrap settings"
+#define DB_BS_SETTINGS_TASK_PRIORITY 100
 
 /* ---------------------------------------------------------------- devices */
 typedef struct {
@@ -187,6 +201,216 @@ int db_device_server_cred_list(db_t *db, int64_t device_id, db_server_cred_t **o
 void db_server_cred_list_free(db_server_cred_t **list, size_t n);
 /* (added) Records a registration and/or a contact (unix ms; 0 = leave as is). */
 int db_device_set_seen(db_t *db, int64_t id, int64_t registration_at_ms, int64_t contact_at_ms);
+
+/* ------------------------------------------------------------------ groups
+ * Device groups form a tree per domain (parent_id, names unique among
+ * siblings). Each domain has exactly one bootstrap group (top level, never
+ * moved under another group, never deleted). */
+typedef struct {
+    int64_t id;
+    char *domain;
+    int64_t parent_id;            /* 0 = top level */
+    char *name;
+    char *description;            /* "" by default */
+    int priority;                 /* lower wins among unrelated groups; default 10 */
+    bool is_bootstrap;            /* read-only: the domain's bootstrap group */
+    int64_t n_devices;            /* read-only: direct members (filled by get/list) */
+    int64_t created_at, updated_at;
+} db_group_t;
+
+void db_group_free(db_group_t *g);
+void db_group_list_free(db_group_t **list, size_t n);
+/* Inserts (domain, parent_id, name, description, priority; is_bootstrap is
+ * ignored); sets id and times. SQLITE_CONSTRAINT when the name is taken among
+ * its siblings; SQLITE_NOTFOUND when parent_id names no group of the same
+ * domain. */
+int db_group_insert(db_t *db, db_group_t *g);
+/* Replaces parent_id, name, description, priority of row g->id. As insert,
+ * plus SQLITE_MISMATCH when the new parent is the group itself or one of its
+ * descendants (a cycle), SQLITE_PERM when a parent is given to the bootstrap
+ * group. */
+int db_group_update(db_t *db, db_group_t *g);
+int db_group_get(db_t *db, int64_t id, db_group_t *out);
+/* q matches name and description; domain, paging, order and freeing as
+ * db_server_list. */
+int db_group_list(db_t *db, const char *domain, const char *q, int limit, int offset, db_group_t **out, size_t *n,
+                  int64_t *total);
+/* Deletes the group with its subgroups, memberships, tasks and setting values.
+ * SQLITE_PERM for a bootstrap group. */
+int db_group_delete(db_t *db, int64_t id);
+/* *yes = true when `ancestor` is `id` itself or one of its ancestors. */
+int db_group_is_ancestor(db_t *db, int64_t ancestor, int64_t id, bool *yes);
+/* The bootstrap group of `domain`, created (named "bootstrap", or taking over a
+ * top-level group of that name) when the domain has none. */
+int db_group_bootstrap(db_t *db, const char *domain, int64_t *id);
+/* The group named `name` in `domain` (the one nearest the top of the tree,
+ * then the lowest id, when several subtrees use the name). SQLITE_NOTFOUND if
+ * none. */
+int db_group_find_by_name(db_t *db, const char *domain, const char *name, int64_t *id);
+
+/* Membership. join is idempotent (SQLITE_OK when already a member; SQLITE_NOTFOUND
+ * when the group or the device does not exist); leave is idempotent too. */
+int db_group_join(db_t *db, int64_t group_id, int64_t device_id);
+int db_group_leave(db_t *db, int64_t group_id, int64_t device_id);
+int db_group_is_member(db_t *db, int64_t group_id, int64_t device_id, bool *yes);
+/* Direct members of a group; q matches the endpoint. Paging and freeing as
+ * db_device_list. */
+int db_group_members(db_t *db, int64_t group_id, const char *q, int limit, int offset, db_device_t **out, size_t *n,
+                     int64_t *total);
+/* Ids of the groups the device is a direct member of, ascending (malloc'd,
+ * NULL when none). */
+int db_device_groups(db_t *db, int64_t device_id, int64_t **ids, size_t *n);
+
+/* ---------------------------------------------------------- setting values
+ * Name/value pairs (strings) owned by a group or by a device: pass exactly one
+ * of group_id / device_id non-zero (SQLITE_MISUSE otherwise). Values travel as
+ * a JSON object text {"name": "value", ...} with sorted keys. */
+int db_setting_values_get(db_t *db, int64_t group_id, int64_t device_id, char **json_out);
+/* Replaces every value of the owner with those of the JSON object (all values
+ * must be strings: SQLITE_MISMATCH otherwise). */
+int db_setting_values_put(db_t *db, int64_t group_id, int64_t device_id, const char *json_obj);
+/* Sets one value; value NULL removes it. */
+int db_setting_value_set(db_t *db, int64_t group_id, int64_t device_id, const char *name, const char *value);
+/* The values a device's tasks see as sv.NAME: the values of every group the
+ * device is in and of their ancestors, where a group overrides its ancestors;
+ * among unrelated groups the lower priority number wins, then the lower group
+ * id; the device's own values override everything. */
+int db_device_setting_values(db_t *db, int64_t device_id, char **json_out);
+
+/* ------------------------------------------------------------------- tasks */
+typedef enum { DB_TASK_ONCE = 0, DB_TASK_ONCE_AND_REPEAT = 1 } db_task_execution_t;
+
+typedef struct {
+    int64_t id;
+    char *domain;                 /* the group's or device's domain */
+    int64_t group_id;             /* exactly one of group_id / device_id is non-zero */
+    int64_t device_id;
+    char *name;
+    char *config_xml;
+    bool active;
+    int execution;                /* db_task_execution_t */
+    bool automatic_restart, repeat_on_bootstrap, repeat_on_register;
+    char *condition;              /* template "${...}"; "" = none */
+    int priority;                 /* lower runs first; default 10 */
+    int64_t min_interval_s;       /* least seconds between two starts on one device */
+    bool applies_to_subgroups;    /* group tasks: also for members of subgroups */
+    int64_t not_before, not_after; /* unix ms; 0 = open */
+    char *managed_by;             /* NULL, or e.g. "bootstrap-settings" */
+    int64_t *server_ids;          /* task_server_refs (LwM2M servers the config names) */
+    size_t n_server_ids;
+    int64_t created_at, updated_at;
+} db_task_t;
+
+void db_task_free(db_task_t *t);
+void db_task_list_free(db_task_t **list, size_t n);
+/* Inserts with its server references (t->server_ids); sets id and times.
+ * domain NULL = the owner's domain. SQLITE_NOTFOUND when the owner group /
+ * device or a referenced server does not exist. */
+int db_task_insert(db_t *db, db_task_t *t);
+/* Replaces every field but domain, owner and created_at of row t->id, and the
+ * server references. */
+int db_task_update(db_t *db, db_task_t *t);
+int db_task_get(db_t *db, int64_t id, db_task_t *out);
+/* Tasks of one group (group_id) or one device (device_id), by id; q matches the
+ * name. Paging and freeing as db_server_list. */
+int db_task_list(db_t *db, int64_t group_id, int64_t device_id, const char *q, int limit, int offset, db_task_t **out,
+                 size_t *n, int64_t *total);
+int db_task_delete(db_t *db, int64_t id);
+/* Resolves the LwM2M servers a task configuration names (task_program_t's
+ * server_ids and server_names) for a task of `domain`: an id must be a server
+ * of the domain or of an ancestor domain; a name is looked up in the domain,
+ * then in its ancestors. *out: the distinct ids, ascending (malloc'd).
+ * SQLITE_NOTFOUND when one does not resolve; `bad` (may be NULL) then says
+ * which, e.g. "serverId 12" or "serverName 'dm'". */
+int db_task_resolve_servers(db_t *db, const char *domain, const int64_t *ids, size_t n_ids, char *const *names,
+                            size_t n_names, int64_t **out, size_t *n_out, char *bad, size_t badlen);
+
+/* For the scheduler: one task that applies to a device, with the device's
+ * report for it. */
+typedef struct {
+    db_task_t task;
+    int64_t report_id;            /* 0 = no report yet (never started) */
+    char status[16];              /* "" when no report, else NOT_STARTED .. ERROR */
+    int64_t runs;
+    int64_t started_at, finished_at; /* unix ms; 0 = not yet */
+    char session_kind[16];        /* "bootstrap" | "management" | "" */
+} db_task_candidate_t;
+
+/* Every ACTIVE task that applies to the device: its own tasks, the tasks of
+ * the groups it is a member of, and the tasks with applies_to_subgroups of the
+ * ancestors of those groups; ordered by priority, then created_at, then id.
+ * Conditions, windows, intervals and execution flags are left to the caller. */
+int db_device_task_candidates(db_t *db, int64_t device_id, db_task_candidate_t **out, size_t *n);
+void db_task_candidates_free(db_task_candidate_t **c, size_t n);
+
+/* ------------------------------------------------------------ task reports
+ * One report per task per device (the state of the last run) and the log of
+ * that run. Statuses: NOT_STARTED, IN_PROGRESS, SUCCESS, WARNING, ERROR. */
+#define DB_REPORT_STATUS_COUNT 5
+extern const char *const db_report_statuses[DB_REPORT_STATUS_COUNT]; /* in that order */
+
+typedef struct {
+    int64_t id;                   /* 0 for a device that has no report yet (NOT_STARTED) */
+    int64_t task_id, device_id;
+    char *endpoint;               /* the device's */
+    char *task_name;
+    int64_t task_group_id;        /* the task's owner */
+    int64_t task_device_id;
+    char status[16];
+    int64_t started_at, finished_at; /* unix ms; 0 = not yet */
+    char *summary;                /* "" */
+    char *variables_json;         /* JSON object text, "{}" */
+    int64_t runs;
+    char session_kind[16];        /* "bootstrap" | "management" | "" */
+    int64_t updated_at;
+} db_report_t;
+
+typedef struct {
+    int64_t seq, at;              /* 1.. within the run; unix ms */
+    char *level, *step, *sent, *received, *code, *message; /* sent/received/code may be NULL */
+} db_report_line_t;
+
+void db_report_free(db_report_t *r);
+void db_report_list_free(db_report_t **list, size_t n);
+void db_report_lines_free(db_report_line_t **lines, size_t n);
+
+/* A run starts: creates the report or restarts it (status IN_PROGRESS,
+ * started_at = at_ms, finished_at cleared, summary "", variables {}, runs + 1,
+ * session_kind "bootstrap" | "management") and deletes the previous run's log. */
+int db_report_start(db_t *db, int64_t task_id, int64_t device_id, const char *session_kind, int64_t at_ms,
+                    int64_t *report_id);
+/* Appends one log line (level e.g. "info" | "warning" | "error"; step e.g.
+ * "set line 4"; sent/received/code may be NULL). SQLITE_NOTFOUND if no report. */
+int db_report_log(db_t *db, int64_t report_id, int64_t at_ms, const char *level, const char *step, const char *sent,
+                  const char *received, const char *code, const char *message);
+/* A run ends: status SUCCESS | WARNING | ERROR, or IN_PROGRESS for a run that
+ * stops in this session without finishing the task (finished_at stays unset)
+ * (SQLITE_MISUSE otherwise),
+ * summary (NULL = ""), variables (JSON object text; NULL keeps them). */
+int db_report_finish(db_t *db, int64_t report_id, const char *status, const char *summary, const char *variables_json,
+                     int64_t at_ms);
+/* At server start: every IN_PROGRESS report gets the log line "interrupted by
+ * a server restart" (level warning) and stays IN_PROGRESS, so the scheduler
+ * restarts it in the device's next session (a run is never silently lost).
+ * *count (may be NULL) = the reports marked. */
+int db_reports_mark_interrupted(db_t *db, int64_t at_ms, int *count);
+int db_report_get(db_t *db, int64_t report_id, db_report_t *out);
+/* The log of a report's last run, by seq. */
+int db_report_lines(db_t *db, int64_t report_id, db_report_line_t **out, size_t *n);
+/* Per-device reports of a task: the existing reports plus a NOT_STARTED entry
+ * (id 0) for each target device without one (members of the task's group, and
+ * of its subgroups when applies_to_subgroups; or the task's device), by device
+ * id. status NULL = all. counts (may be NULL) gets the number per status over
+ * all of them, in db_report_statuses order. */
+int db_task_reports(db_t *db, int64_t task_id, const char *status, int limit, int offset, db_report_t **out,
+                    size_t *n, int64_t *total, int64_t counts[DB_REPORT_STATUS_COUNT]);
+/* The reports of a device (every task that ran on it), by report id. */
+int db_device_reports(db_t *db, int64_t device_id, int limit, int offset, db_report_t **out, size_t *n,
+                      int64_t *total);
+
+/* Device property written by a task (<store type="devProp">): sets
+ * properties[name] = value; value NULL removes it. */
+int db_device_set_property(db_t *db, int64_t device_id, const char *name, const char *value);
 
 /* ------------------------------------------------------- users and tokens */
 int db_user_count(db_t *db, int64_t *n);

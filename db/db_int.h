@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DB_STMT_CACHE 96
+#define DB_STMT_CACHE 192
 
 struct db {
     sqlite3 *h;
@@ -66,5 +66,14 @@ typedef void (*db_free_list_fn)(void *list, size_t n);
 int db_list_page(db_t *db, const char *count_sql, const char *list_sql, const char *domain, const char *q, int limit,
                  int offset, size_t elem_size, db_read_row_fn read_row, db_free_list_fn free_list, void **out,
                  size_t *n, int64_t *total);
+
+/* Steps an already bound statement and collects its rows like db_list_page
+ * (read_row per row into a malloc'd array of elem_size elements; free_list on
+ * failure). Gives the statement back with db_stmt_done. */
+int db_rows_collect(db_t *db, sqlite3_stmt *st, size_t elem_size, db_read_row_fn read_row, db_free_list_fn free_list,
+                    void **out, size_t *n);
+/* Reads a single int64 from a statement bound by the caller (first column of
+ * the first row); SQLITE_NOTFOUND when there is no row. Gives it back. */
+int db_stmt_int64(sqlite3_stmt *st, int64_t *out);
 
 #endif
