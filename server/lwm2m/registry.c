@@ -17,9 +17,8 @@
  * declaration) is read. The OMA files never carry a DOCTYPE; refusing it closes
  * external entities (XXE) and entity expansion ("billion laughs") at once,
  * whatever the document's encoding (a byte scan for "<!DOCTYPE" would miss a
- * UTF-16 document). That hook is why the parse goes through a parser context
- * (xmlCreateMemoryParserCtxt + xmlParseDocument) rather than xmlReadMemory;
- * the options are the same. */
+ * UTF-16 document). The parse itself is lwm2m_xml_read (xml_safe.c), shared
+ * with the task parser. */
 #include "server/lwm2m/registry.h"
 
 #include "server/common/embedded.h"
@@ -37,8 +36,9 @@
 #include <unistd.h>
 
 #include <libxml/parser.h>
-#include <libxml/parserInternals.h>
 #include <libxml/tree.h>
+
+#include "server/lwm2m/xml_safe.h"
 
 #define REG_MAX_XML (4u * 1024u * 1024u)
 /* Names longer than this are compared in full but only this much of them
@@ -553,46 +553,6 @@ out:
     return rc;
 }
 
-/* SAX hooks: any DOCTYPE or entity declaration stops the parse at once. */
-static void refuse_dtd(void *ctx)
-{
-    xmlParserCtxtPtr ctxt = ctx;
-    *(bool *)ctxt->_private = true;
-    xmlStopParser(ctxt);
-}
-
-static void on_internal_subset(void *ctx, const xmlChar *name, const xmlChar *eid, const xmlChar *sid)
-{
-    refuse_dtd(ctx);
-}
-
-static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *pid, const xmlChar *sid,
-                           xmlChar *content)
-{
-    refuse_dtd(ctx);
-}
-
-static void on_unparsed_entity_decl(void *ctx, const xmlChar *name, const xmlChar *pid, const xmlChar *sid,
-                                    const xmlChar *notation)
-{
-    refuse_dtd(ctx);
-}
-
-/* libxml2 reports some errors (encoding conversion, for one) outside the
- * parser context, through the generic handler that prints to stderr. While we
- * parse, a structured handler (thread-local in libxml2's threaded build)
- * swallows them and keeps the first message for the error text. */
-typedef struct {
-    char first[160];
-} quiet_t;
-
-static void quiet_handler(void *ctx, xmlErrorPtr e)
-{
-    quiet_t *q = ctx;
-    if (q && !q->first[0] && e && e->message)
-        snprintf(q->first, sizeof q->first, "%s", e->message);
-}
-
 /* Parses one document into `stage`. On failure `stage` is as it was. */
 static int parse_doc(const char *buf, size_t len, objvec_t *stage, char *err, size_t errlen)
 {
@@ -605,49 +565,24 @@ static int parse_doc(const char *buf, size_t len, objvec_t *stage, char *err, si
         return LWM2M_ERR_BAD_REQUEST;
     }
 
-    xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(buf, (int)len);
-    if (!ctxt) {
+    /* no network, no DTD, no entities; any DOCTYPE refused (xml_safe.h) */
+    lwm2m_xml_error_t xe;
+    xmlDocPtr doc = lwm2m_xml_read(buf, len, &xe);
+    if (!doc && xe.status == LWM2M_XML_NOMEM) {
         set_err(err, errlen, "out of memory");
         return LWM2M_ERR_INTERNAL;
     }
-    bool saw_dtd = false;
-    ctxt->_private = &saw_dtd;
-    /* ctxt->sax is this context's own copy of the SAX2 handler */
-    ctxt->sax->internalSubset = on_internal_subset;
-    ctxt->sax->externalSubset = on_internal_subset;
-    ctxt->sax->entityDecl = on_entity_decl;
-    ctxt->sax->unparsedEntityDecl = on_unparsed_entity_decl;
-    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    quiet_t quiet = {""};
-    xmlStructuredErrorFunc old_handler = xmlStructuredError;
-    void *old_ctx = xmlStructuredErrorContext;
-    xmlSetStructuredErrorFunc(&quiet, quiet_handler);
-    xmlParseDocument(ctxt);
-    xmlSetStructuredErrorFunc(old_ctx, old_handler);
-    xmlDocPtr doc = ctxt->myDoc;
-    ctxt->myDoc = NULL;
+    if (!doc && xe.status == LWM2M_XML_DOCTYPE) {
+        set_err(err, errlen, "DOCTYPE and entity declarations are not allowed in object definitions");
+        return LWM2M_ERR_BAD_REQUEST;
+    }
+    if (!doc) {
+        set_err(err, errlen, "line %d: malformed XML: %s", xe.line, xe.msg[0] ? xe.msg : "not well-formed");
+        return LWM2M_ERR_BAD_REQUEST;
+    }
 
     int rc = 0;
     size_t first = stage->n;
-    if (saw_dtd || (doc && (doc->intSubset || doc->extSubset))) {
-        set_err(err, errlen, "DOCTYPE and entity declarations are not allowed in object definitions");
-        rc = LWM2M_ERR_BAD_REQUEST;
-    } else if (!ctxt->wellFormed || !doc) {
-        const xmlError *e = xmlCtxtGetLastError(ctxt);
-        char msg[256] = "not well-formed";
-        if ((e && e->message) || quiet.first[0]) {
-            snprintf(msg, sizeof msg, "%s", e && e->message ? e->message : quiet.first);
-            size_t n = strlen(msg);
-            while (n && is_space((unsigned char)msg[n - 1]))
-                msg[--n] = '\0';
-        }
-        set_err(err, errlen, "line %d: malformed XML: %s", e ? e->line : 0, msg);
-        rc = LWM2M_ERR_BAD_REQUEST;
-    }
-    xmlFreeParserCtxt(ctxt);
-    if (rc < 0)
-        goto out;
-
     const xmlNode *root = xmlDocGetRootElement(doc);
     if (!elem_is(root, "LWM2M")) {
         set_err(err, errlen, "root element is '%s', expected 'LWM2M'", root ? (const char *)root->name : "");
