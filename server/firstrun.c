@@ -102,6 +102,8 @@ int firstrun_apply(db_t *db, const firstrun_params_t *p, char *gen_pw, size_t ge
             st.n_management = 1;
             st.accept_unknown = true;
             rc = db_bs_settings_put(db, "/", &st);
+            if (rc == 0)
+                rc = db_bs_settings_sync_task(db, "/");
         }
         if (rc == 0)
             rc = db_kv_set(db, "first_run_done", "1");

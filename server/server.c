@@ -35,6 +35,7 @@
 #include "server/bootstrap/bs.h"
 #include "server/common/log.h"
 #include "server/firstrun.h"
+#include "server/http_client.h"
 #include "server/lwm2m/registry.h"
 #include "server/timers.h"
 
@@ -46,6 +47,7 @@ struct lwdm_server {
     api_t *api;
     coap_context_t *coap;
     bs_server_t *bs;
+    http_client_t *http;
     timer_heap_t timers;
     int epfd, evfd, tfd;
     atomic_int stop;
@@ -260,6 +262,16 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
         goto fail;
     if (seeded)
         LOGI("server", "event=first-run servers=4 bootstrap_settings=1");
+    /* a database from before tasks existed gets the settings' group task; runs
+     * interrupted by the last stop are marked and restart in the device's next
+     * session (TASKS.md) */
+    int interrupted = 0;
+    if (db_bs_settings_sync_task(s->db, "/") != 0 || db_reports_mark_interrupted(s->db, db_now_ms(), &interrupted) != 0) {
+        snprintf(err, errlen, "cannot prepare the task tables");
+        goto fail;
+    }
+    if (interrupted)
+        LOGW("server", "event=interrupted-runs count=%d", interrupted);
 
     s->reg = lwm2m_registry_new();
     if (!s->reg || lwm2m_registry_add_builtin(s->reg, err, errlen) != 0)
@@ -267,6 +279,11 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
     if (cfg->objects_dir[0] && lwm2m_registry_add_dir(s->reg, cfg->objects_dir, err, errlen) != 0)
         goto fail;
 
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epfd < 0 || http_client_new(s->epfd, &s->http) != 0) {
+        snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
+        goto fail;
+    }
     coap_startup();
     g_log_owner = s;
     coap_set_log_handler(coap_log_handler);
@@ -316,7 +333,9 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
                              .coaps_port = s->bs_coaps_port,
                              .session_timeout_s = cfg->bs_timeout_s,
                              .accept_unknown = cfg->accept_unknown,
-                             .domain = "/"};
+                             .domain = "/",
+                             .registry = s->reg,
+                             .http = s->http};
     if (bs_server_new(&bc, &s->bs) != 0) {
         snprintf(err, errlen, "cannot start the bootstrap interface");
         goto fail;
@@ -336,7 +355,6 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
     api_set_health_hook(s->api, health_hook, s);
     s->http_port = api_port(s->api);
 
-    s->epfd = epoll_create1(EPOLL_CLOEXEC);
     s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     int cfd = coap_context_get_coap_fd(s->coap);
@@ -370,6 +388,9 @@ int lwdm_server_run(lwdm_server_t *s)
         int64_t next = timer_heap_next(&s->timers);
         if (next >= 0)
             timeout = next <= now ? 0 : (int)(next - now < 1000 ? next - now : 1000);
+        int64_t ht = http_client_timeout_ms(s->http, now);
+        if (ht >= 0 && ht < timeout)
+            timeout = (int)ht;
         int n = epoll_wait(s->epfd, evs, 16, timeout);
         if (n < 0 && errno != EINTR) {
             LOGE("server", "event=epoll-failed err=\"%s\"", strerror(errno));
@@ -389,6 +410,8 @@ int lwdm_server_run(lwdm_server_t *s)
                 uint64_t x;
                 ssize_t r = read(s->evfd, &x, sizeof x);
                 (void)r;
+            } else if (http_client_owns_fd(s->http, fd)) {
+                http_client_on_fd(s->http, fd, evs[i].events);
             }
         }
         if (io) {
@@ -402,6 +425,7 @@ int lwdm_server_run(lwdm_server_t *s)
             while (++rounds < 64 && poll(&pfd, 1, 0) == 1);
         }
         timer_heap_run(&s->timers, mono_ms());
+        http_client_on_timer(s->http, mono_ms());
         bs_server_after_io(s->bs);
         atomic_store(&s->last_pass_ms, mono_ms());
     }
@@ -425,6 +449,7 @@ void lwdm_server_close(lwdm_server_t **sp)
         api_stop(&s->api);
     if (s->bs)
         bs_server_free(&s->bs);
+    http_client_free(&s->http);
     if (s->coap) {
         ctx_map_set(s->coap, NULL);
         coap_free_context(s->coap);

@@ -11,6 +11,8 @@
 #include "server/timers.h"
 
 struct coap_context_t;
+struct lwm2m_registry;
+struct http_client;
 struct coap_session_t;
 struct coap_pdu_t;
 
@@ -25,6 +27,8 @@ typedef struct {
     unsigned session_timeout_s;   /* whole session, Request to Finish */
     int accept_unknown;           /* -1: the stored bootstrap setting; 0/1: override */
     const char *domain;           /* "/" */
+    const struct lwm2m_registry *registry; /* object definitions (task keys), borrowed */
+    struct http_client *http;     /* for <rest>, borrowed; NULL = <rest> fails */
 } bs_server_config_t;
 
 typedef struct {

@@ -143,6 +143,19 @@ static int add_server(lwm2m_records_t *rs, const db_server_t *s, uint16_t iid)
     return rc ? LWM2M_ERR_INTERNAL : 0;
 }
 
+int bs_plan_account(const bs_account_t *a, uint16_t sec_iid, int srv_iid, lwm2m_records_t *out)
+{
+    lwm2m_records_t tmp;
+    lwm2m_records_init(&tmp);
+    int rc = add_security(&tmp, a, sec_iid);
+    if (rc == 0 && a->srv->type != DB_SRV_BOOTSTRAP && srv_iid >= 0)
+        rc = add_server(&tmp, a->srv, (uint16_t)srv_iid);
+    for (size_t i = 0; i < tmp.n && rc == 0; i++)
+        rc = lwm2m_records_add(out, &tmp.recs[i]);
+    lwm2m_records_clear(&tmp);
+    return rc;
+}
+
 int bs_plan_records(const bs_account_t *accts, size_t n, int bs_iid, lwm2m_records_t *out)
 {
     return bs_plan_records_ex(accts, n, bs_iid, 0, false, out);

@@ -69,6 +69,11 @@ int bs_plan_records(const bs_account_t *accts, size_t n, int bs_iid, lwm2m_recor
 int bs_plan_records_ex(const bs_account_t *accts, size_t n, int bs_iid, uint16_t min_iid, bool skip_bs_accounts,
                        lwm2m_records_t *out);
 
+/* Records for one account at explicit ids: Security /0/sec_iid, and for a
+ * management server Server /1/srv_iid (srv_iid < 0: none). Appended to out.
+ * (lwm2mBootstrapConfiguration of a task.) */
+int bs_plan_account(const bs_account_t *a, uint16_t sec_iid, int srv_iid, lwm2m_records_t *out);
+
 /* One Bootstrap-Write per object instance found in `recs`, encoded in `cf`.
  * Appended to `ops`. Returns 0 or a negative LWM2M error. */
 int bs_plan_writes(const lwm2m_records_t *recs, int cf, bs_ops_t *ops);

@@ -20,8 +20,11 @@
 #include "server/bootstrap/bs_plan.h"
 #include "server/bootstrap/bs_session.h"
 #include "server/common/log.h"
+#include "server/http_client.h"
 #include "server/lwm2m/codec.h"
 #include "server/tasks/expr.h"
+#include "server/tasks/scheduler.h"
+#include "server/tasks/task.h"
 
 #define BS_MAX_EP 128
 
@@ -36,6 +39,8 @@ typedef struct bs_conn {
     bool pending_start;
     bool finished;
     lwdm_timer_t watchdog;
+    db_device_t dev;             /* the device bootstrapping (owned copy) */
+    uint64_t http_id;            /* outstanding <rest> call, 0 = none */
     struct bs_conn *next;        /* in srv->conns */
 } bs_conn_t;
 
@@ -45,6 +50,22 @@ typedef struct {
     bool ok;
     char *steps;
 } bs_result_t;
+
+/* Parsed task programs, shared by the sessions that run them: a program is
+ * reparsed when its task changes, and freed once no session uses it. */
+typedef struct prog_entry {
+    int64_t task_id, updated_at;
+    task_program_t *prog;
+    int refs;
+    bool stale;
+    struct prog_entry *next;
+} prog_entry_t;
+
+/* Owner data of a task run in a session */
+typedef struct {
+    prog_entry_t *pe;
+    int64_t report_id;
+} run_owner_t;
 
 struct bs_server {
     bs_server_config_t cfg;
@@ -63,6 +84,8 @@ struct bs_server {
     bs_stats_t stats;
     bs_session_io_t io;
     bool tx_open;                /* a write transaction spans the loop pass */
+    prog_entry_t *progs;
+    int64_t bs_group_id;         /* the domain's bootstrap group (cached with the config) */
 };
 
 /* Writes made while handling a loop pass (devices created, credentials
@@ -109,6 +132,7 @@ static void drop_cfg(bs_server_t *bs)
     bs->have_cfg = false;
 }
 
+
 /* Reloads the bootstrap settings and their servers when they changed. */
 static int load_cfg(bs_server_t *bs)
 {
@@ -131,6 +155,7 @@ static int load_cfg(bs_server_t *bs)
         else
             LOGW("bootstrap", "event=config-missing-server server_id=%lld", (long long)id);
     }
+    bs->bs_group_id = 0;
     bs->gen = gen;
     bs->have_cfg = true;
     return 0;
@@ -287,6 +312,224 @@ static int build_accounts(bs_server_t *bs, const db_device_t *dev, bs_account_t 
     return 0;
 }
 
+/* ---------------------------------------------------------------- tasks */
+static void prog_release(bs_server_t *bs, prog_entry_t *pe)
+{
+    if (!pe || --pe->refs > 0 || !pe->stale)
+        return;
+    for (prog_entry_t **pp = &bs->progs; *pp; pp = &(*pp)->next)
+        if (*pp == pe) {
+            *pp = pe->next;
+            break;
+        }
+    task_program_free(&pe->prog);
+    free(pe);
+}
+
+/* The parsed program of a task (a reference the caller releases), or NULL
+ * with err when its configuration no longer parses. */
+static prog_entry_t *prog_get(bs_server_t *bs, const db_task_t *t, char *err, size_t errlen)
+{
+    for (prog_entry_t *pe = bs->progs; pe; pe = pe->next) {
+        if (pe->task_id != t->id || pe->stale)
+            continue;
+        if (pe->updated_at == t->updated_at) {
+            pe->refs++;
+            return pe;
+        }
+        pe->stale = true; /* freed when its last session ends */
+        pe->refs++;
+        prog_release(bs, pe);
+        break;
+    }
+    task_error_t e;
+    task_program_t *prog = NULL;
+    if (task_parse(t->config_xml, strlen(t->config_xml), bs->cfg.registry, &prog, &e) != 0) {
+        snprintf(err, errlen, "%s", e.msg);
+        return NULL;
+    }
+    prog_entry_t *pe = calloc(1, sizeof *pe);
+    if (!pe) {
+        task_program_free(&prog);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    *pe = (prog_entry_t){t->id, t->updated_at, prog, 1, false, bs->progs};
+    bs->progs = pe;
+    return pe;
+}
+
+/* Condition of a task for a device: a template that must evaluate truthy. */
+typedef struct {
+    const db_device_t *dev;
+    json_t *sv;
+    const db_task_t *task;
+} cond_ctx_t;
+
+static int cond_lookup(void *vctx, const char *name, expr_value_t *out)
+{
+    const cond_ctx_t *c = vctx;
+    const char *v = NULL;
+    if (!strcmp(name, "device.endpoint"))
+        v = c->dev->endpoint;
+    else if (!strcmp(name, "device.domain"))
+        v = c->dev->domain;
+    else if (!strcmp(name, "task.name"))
+        v = c->task ? c->task->name : NULL;
+    else if (!strcmp(name, "lwm2m.bootstrapEvent"))
+        v = "true";
+    else if (!strcmp(name, "lwm2m.registerEvent"))
+        v = "false";
+    else if (!strcmp(name, "device.id") || (!strcmp(name, "task.id") && c->task)) {
+        out->type = EXPR_INT;
+        out->i = !strcmp(name, "device.id") ? c->dev->id : c->task->id;
+        return 1;
+    } else if (!strncmp(name, "sv.", 3) && c->sv) {
+        json_t *x = json_object_get(c->sv, name + 3);
+        if (json_is_string(x))
+            return expr_value_set_string(out, json_string_value(x), json_string_length(x)) == 0 ? 1 : -1;
+        return 0;
+    } else if (!strncmp(name, "device.property.", 16) && c->dev->properties_json) {
+        json_t *props = json_loads(c->dev->properties_json, 0, NULL);
+        json_t *x = json_object_get(props, name + 16);
+        int rc = json_is_string(x) ? (expr_value_set_string(out, json_string_value(x), json_string_length(x)) == 0 ? 1 : -1) : 0;
+        json_decref(props);
+        return rc;
+    }
+    if (!v)
+        return 0;
+    return expr_value_set_string(out, v, strlen(v)) == 0 ? 1 : -1;
+}
+
+static bool condition_holds(const db_task_t *t, const db_device_t *dev, json_t *sv)
+{
+    if (!t->condition || !t->condition[0])
+        return true;
+    cond_ctx_t c = {dev, sv, t};
+    expr_env_t env = {cond_lookup, &c};
+    expr_t *e = NULL;
+    expr_error_t err;
+    expr_value_t v = {0};
+    bool ok = false;
+    if (expr_compile(t->condition, &e, &err) == 0 && expr_eval_value(e, &env, &v, &err) == 0) {
+        switch (v.type) {
+        case EXPR_BOOL: ok = v.b; break;
+        case EXPR_INT: ok = v.i != 0; break;
+        case EXPR_FLOAT: ok = v.f != 0; break;
+        case EXPR_STRING: ok = v.len > 0 && strcmp(v.s, "false") != 0; break;
+        default: ok = false;
+        }
+    } else {
+        LOGW("tasks", "ep=%s task_id=%lld event=condition-error reason=\"%s\"", dev->endpoint, (long long)t->id,
+             err.msg);
+    }
+    expr_value_free(&v);
+    expr_free(&e);
+    return ok;
+}
+
+/* Adds the device's pending tasks to the session, in order (TASKS.md "When a
+ * task runs"). Returns the number added, or -1. */
+static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev)
+{
+    db_task_candidate_t *cands = NULL;
+    size_t n = 0;
+    if (db_device_task_candidates(bs->cfg.db, dev->id, &cands, &n) != 0)
+        return -1;
+    char *svtext = NULL;
+    json_t *sv = NULL;
+    if (n && db_device_setting_values(bs->cfg.db, dev->id, &svtext) == 0 && svtext)
+        sv = json_loads(svtext, 0, NULL);
+    free(svtext);
+    int added = 0;
+    int64_t now = db_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        const db_task_t *t = &cands[i].task;
+        sched_task_t st = {.once = t->execution == DB_TASK_ONCE,
+                           .automatic_restart = t->automatic_restart,
+                           .repeat_on_bootstrap = t->repeat_on_bootstrap,
+                           .repeat_on_register = t->repeat_on_register,
+                           .min_interval_s = t->min_interval_s,
+                           .not_before_ms = t->not_before,
+                           .not_after_ms = t->not_after};
+        sched_report_t rep = sched_report_parse(cands[i].status[0] ? cands[i].status : NULL);
+        sched_decision_t d = sched_decide(&st, rep, cands[i].started_at, SCHED_BOOTSTRAP, now,
+                                          condition_holds(t, dev, sv));
+        if (d != SCHED_RUN) {
+            LOGD("tasks", "ep=%s task_id=%lld event=skipped reason=\"%s\"", dev->endpoint, (long long)t->id,
+                 sched_decision_name(d));
+            continue;
+        }
+        char err[320];
+        prog_entry_t *pe = prog_get(bs, t, err, sizeof err);
+        if (!pe) {
+            LOGE("tasks", "ep=%s task_id=%lld event=invalid-config reason=\"%s\"", dev->endpoint, (long long)t->id, err);
+            continue;
+        }
+        run_owner_t *o = calloc(1, sizeof *o);
+        if (!o || bs_session_add_task(s, pe->prog, t->id, t->name, NULL, o) != 0) {
+            free(o);
+            prog_release(bs, pe);
+            continue;
+        }
+        o->pe = pe;
+        added++;
+    }
+    json_decref(sv);
+    db_task_candidates_free(&cands, n);
+    return added;
+}
+
+static void io_task_start(void *ctx, bs_session_t *s, bs_task_t *t)
+{
+    bs_server_t *bs = ctx;
+    run_owner_t *o = t->owner;
+    if (!o || !t->task_id)
+        return;
+    tx_begin(bs);
+    if (db_report_start(bs->cfg.db, t->task_id, bs_session_device_id(s), "bootstrap", db_now_ms(), &o->report_id) != 0)
+        o->report_id = 0;
+}
+
+static void io_task_log(void *ctx, bs_session_t *s, bs_task_t *t, const char *level, const char *step, const char *sent,
+                        const char *received, int code, const char *message)
+{
+    bs_server_t *bs = ctx;
+    run_owner_t *o = t->owner;
+    (void)code;
+    if (!o || !o->report_id)
+        return;
+    tx_begin(bs);
+    db_report_log(bs->cfg.db, o->report_id, db_now_ms(), level, step, sent, received, NULL, message);
+    (void)s;
+}
+
+static void io_task_done(void *ctx, bs_session_t *s, bs_task_t *t)
+{
+    bs_server_t *bs = ctx;
+    run_owner_t *o = t->owner;
+    LOGI("tasks", "ep=%s task=\"%s\" event=task-%s summary=\"%s\"", bs_session_endpoint(s), t->name,
+         tr_status_name(t->status), t->summary);
+    if (!o || !o->report_id)
+        return;
+    tx_begin(bs);
+    db_report_finish(bs->cfg.db, o->report_id, tr_status_name(t->status), t->summary, t->vars_json, db_now_ms());
+}
+
+/* Releases the owner data of a session's tasks. */
+static void release_tasks(bs_server_t *bs, bs_session_t *s)
+{
+    for (size_t i = 0; i < bs_session_task_count(s); i++) {
+        bs_task_t *t = bs_session_task(s, i);
+        run_owner_t *o = t->owner;
+        if (o) {
+            prog_release(bs, o->pe);
+            free(o);
+            t->owner = NULL;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------- sending */
 static int io_send(void *ctx, bs_session_t *s, int method, const lwm2m_path_t *path, int cf, int accept,
                    const uint8_t *payload, size_t len)
@@ -333,6 +576,107 @@ static int io_send(void *ctx, bs_session_t *s, int method, const lwm2m_path_t *p
     c->mid = mid;
     c->awaiting = true;
     return 0;
+}
+
+/* The configured LwM2M server `ref` (id, or name when by_name): from the
+ * cached bootstrap settings first, else the database. */
+static int find_server(bs_server_t *bs, const char *ref, bool by_name, db_server_t *tmp, const db_server_t **out)
+{
+    *out = NULL;
+    if (!by_name) {
+        char *end;
+        long long id = strtoll(ref, &end, 10);
+        if (!*ref || *end || id <= 0)
+            return -1;
+        for (size_t i = 0; i < bs->nservers; i++)
+            if (bs->servers[i].id == id) {
+                *out = &bs->servers[i];
+                return 0;
+            }
+        if (db_server_get(bs->cfg.db, id, tmp) != 0)
+            return -1;
+    } else {
+        for (size_t i = 0; i < bs->nservers; i++)
+            if (!strcmp(bs->servers[i].name, ref)) {
+                *out = &bs->servers[i];
+                return 0;
+            }
+        if (db_server_get_by_name(bs->cfg.db, bs->domain, ref, tmp) != 0)
+            return -1;
+    }
+    *out = tmp;
+    return 0;
+}
+
+static int io_server_records(void *ctx, bs_session_t *s, const char *ref, bool by_name, int sec_iid, int srv_iid,
+                             lwm2m_records_t *out, bool *is_bs, char *err, size_t errlen)
+{
+    bs_server_t *bs = ctx;
+    bs_conn_t *c = bs_session_user(s);
+    db_server_t tmp = {0};
+    const db_server_t *srv = NULL;
+    if (find_server(bs, ref, by_name, &tmp, &srv) != 0) {
+        snprintf(err, errlen, "no LwM2M server %s '%.64s'", by_name ? "named" : "with id", ref);
+        return -1;
+    }
+    bs_account_t a = {.srv = srv};
+    int rc = 0;
+    if (srv->security_mode == DB_SEC_PSK)
+        rc = resolve_psk(bs, &c->dev, srv, &a, err, errlen);
+    if (rc == 0 && sec_iid >= 0 && sec_iid < 65535) {
+        *is_bs = srv->type == DB_SRV_BOOTSTRAP;
+        rc = bs_plan_account(&a, (uint16_t)sec_iid, srv_iid, out);
+        if (rc != 0)
+            snprintf(err, errlen, "could not build the configuration of '%s'", srv->name);
+    } else if (rc == 0) {
+        snprintf(err, errlen, "no free Security instance id");
+        rc = -1;
+    }
+    bs_account_clear(&a);
+    db_server_free(&tmp);
+    return rc;
+}
+
+static void http_done(void *ud, int status, const uint8_t *body, size_t len, const char *error)
+{
+    bs_conn_t *c = ud;
+    c->http_id = 0;
+    bs_session_on_http(c->sess, status, body, len, error, now_ms());
+}
+
+static int io_http(void *ctx, bs_session_t *s, const tr_op_t *op)
+{
+    bs_server_t *bs = ctx;
+    bs_conn_t *c = bs_session_user(s);
+    if (!bs->cfg.http || !c)
+        return -1;
+    http_header_t hs[32];
+    size_t n = op->nheaders < 32 ? op->nheaders : 32;
+    for (size_t i = 0; i < n; i++)
+        hs[i] = (http_header_t){op->headers[i].name, op->headers[i].value};
+    http_request_t q = {op->method, op->url, op->body, op->content_type, op->user, op->pass, hs, n, op->timeout_s};
+    LOGD("bootstrap", "ep=%s event=http method=%s url=%s", c->dev.endpoint, op->method, op->url);
+    return http_client_start(bs->cfg.http, &q, http_done, c, &c->http_id);
+}
+
+static int io_lookup(void *ctx, bs_session_t *s, const char *name, expr_value_t *out)
+{
+    (void)ctx;
+    bs_conn_t *c = bs_session_user(s);
+    const db_device_t *d = &c->dev;
+    const char *v = NULL;
+    if (!strcmp(name, "device.endpoint"))
+        v = d->endpoint;
+    else if (!strcmp(name, "device.domain"))
+        v = d->domain;
+    else if (!strcmp(name, "device.id")) {
+        out->type = EXPR_INT;
+        out->i = d->id;
+        return 1;
+    }
+    if (!v)
+        return 0;
+    return expr_value_set_string(out, v, strlen(v)) == 0 ? 1 : -1;
 }
 
 static void record_result(bs_server_t *bs, int64_t device_id, bool ok, char *steps)
@@ -583,27 +927,33 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     db_device_t dev = {0};
     if (!admit(bs, cs, ep, have_ep, "refused", &dev, resp))
         return;
-    bs_account_t *accts = NULL;
-    size_t naccts = 0;
-    char err[256];
-    if (build_accounts(bs, &dev, &accts, &naccts, err, sizeof err) != 0) {
-        bs->stats.refused++;
-        LOGE("bootstrap", "ep=%s event=refused code=5.00 reason=\"%s\"", dev.endpoint, err);
-        reply_error(resp, 5, 0, "configuration error");
-        db_device_free(&dev);
-        return;
-    }
     if (old && !old->finished)
         bs_session_cancel(old->sess, "restarted by a new Bootstrap-Request", now_ms());
 
     bs_conn_t *c = calloc(1, sizeof *c);
-    bs_session_t *s = c ? bs_session_new(&bs->io, bs, dev.endpoint, dev.id, pct, accts, naccts, now_ms()) : NULL;
+    bs_session_t *s = c ? bs_session_new(&bs->io, bs, dev.endpoint, dev.id, pct, bs->cfg.registry, now_ms()) : NULL;
     if (!s) {
         free(c);
         reply_error(resp, 5, 0, NULL);
         db_device_free(&dev);
         return;
     }
+    /* A device that sends /bs is in its domain's bootstrap group (TASKS.md). */
+    tx_begin(bs);
+    if (bs->bs_group_id == 0 && db_group_bootstrap(bs->cfg.db, bs->domain, &bs->bs_group_id) != 0)
+        bs->bs_group_id = 0;
+    if (bs->bs_group_id)
+        db_group_join(bs->cfg.db, bs->bs_group_id, dev.id);
+    int ntasks = schedule(bs, s, &dev);
+    if (ntasks <= 0) {
+        release_tasks(bs, s);
+        bs_session_free(&s);
+        free(c);
+        refuse(bs, resp, "refused", dev.endpoint, 400, "no bootstrap task applies to this device");
+        db_device_free(&dev);
+        return;
+    }
+    c->dev = dev; /* the conn owns the device record from here */
     c->srv = bs;
     c->sess = s;
     c->cs = coap_session_reference(cs);
@@ -618,9 +968,8 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     snprintf(uri, sizeof uri, "/bs?%.*s", query ? (int)query->length : 0, query ? (const char *)query->s : "");
     bs_session_note_request(s, uri, COAP_RESPONSE_CODE(204));
     bs->stats.started++;
-    LOGI("bootstrap", "ep=%s event=request pct=%d secure=%d", dev.endpoint, pct,
+    LOGI("bootstrap", "ep=%s event=request pct=%d secure=%d", c->dev.endpoint, pct,
              coap_session_get_proto(cs) == COAP_PROTO_DTLS);
-    db_device_free(&dev);
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
 }
 
@@ -776,12 +1125,17 @@ static void flush_results(bs_server_t *bs)
 static void conn_free(bs_conn_t *c)
 {
     timer_stop(c->srv->cfg.timers, &c->watchdog);
+    if (c->http_id && c->srv->cfg.http)
+        http_client_cancel(c->srv->cfg.http, c->http_id);
     if (c->cs) {
         if (coap_session_get_app_data(c->cs) == c)
             coap_session_set_app_data(c->cs, NULL);
         coap_session_release(c->cs);
     }
+    if (c->sess)
+        release_tasks(c->srv, c->sess);
     bs_session_free(&c->sess);
+    db_device_free(&c->dev);
     free(c);
 }
 
@@ -823,6 +1177,12 @@ int bs_server_new(const bs_server_config_t *cfg, bs_server_t **out)
     bs->cfg.domain = bs->domain;
     bs->io.send = io_send;
     bs->io.done = io_done;
+    bs->io.server_records = io_server_records;
+    bs->io.http = io_http;
+    bs->io.task_start = io_task_start;
+    bs->io.task_log = io_task_log;
+    bs->io.task_done = io_task_done;
+    bs->io.lookup = io_lookup;
     randombytes_buf(&bs->token_base, sizeof bs->token_base);
     coap_resource_t *r = coap_resource_init(coap_make_str_const("bs"), 0);
     coap_register_handler(r, COAP_REQUEST_POST, hnd_bs);
@@ -851,6 +1211,12 @@ void bs_server_free(bs_server_t **bsp)
         conn_free(c);
     }
     free(bs->results);
+    while (bs->progs) {
+        prog_entry_t *pe = bs->progs;
+        bs->progs = pe->next;
+        task_program_free(&pe->prog);
+        free(pe);
+    }
     drop_cfg(bs);
     free(bs->domain);
     free(bs);

@@ -1,13 +1,11 @@
-/* Bootstrap session state machine; see bs_session.h for the diagram.
+/* Bootstrap session; see bs_session.h for the diagram.
  *
  * Transition table (state, event -> next state, function):
- *   NEW,      start               -> DISCOVER  bs_session_start
- *   DISCOVER, 2.05 / 4.xx / bad   -> RUN       on_discover (refused: fixed ids)
- *   RUN,      2.xx (4.04 on Delete)-> RUN|FINISH send_next
- *   RUN,      other code          -> FAILED
- *   FINISH,   2.04                -> DONE
- *   FINISH,   4.06 / other        -> FAILED   (client rejected the config)
- *   *,        error/timeout/cancel-> FAILED
+ *   NEW,  start                     -> RUN      bs_session_start (first task runs)
+ *   RUN,  answer, task continues    -> RUN      bs_session_on_response / on_http
+ *   RUN,  task ends SUCCESS/WARNING/IN_PROGRESS -> RUN (next task) | DONE | FAILED  next_task
+ *   RUN,  task ends ERROR           -> FAILED
+ *   *,    error/timeout/cancel      -> FAILED   bs_session_on_error / cancel
  */
 #include "server/bootstrap/bs_session.h"
 
@@ -19,87 +17,39 @@
 
 #include "server/common/log.h"
 #include "server/lwm2m/codec.h"
-#include "server/lwm2m/link.h"
 
 struct bs_session {
     const bs_session_io_t *io;
     void *io_ctx;
     void *user;
+    const struct lwm2m_registry *reg;
     char *endpoint;
     int64_t device_id;
-    int pct;
-    int cf;
-    int version;
-    int bs_iid;
     bs_state_t state;
-    bs_account_t *accts;
-    size_t naccts;
-    lwm2m_records_t recs;
-    bs_ops_t ops;
-    size_t next_op;         /* index of the op after the outstanding one */
-    int64_t started_ms;
+    task_bs_view_t view;
+    bs_task_t *tasks;
+    size_t ntasks, cur;
+    task_runner_t *runner;       /* of tasks[cur] */
+    task_host_t host;
+    /* the CoAP request outstanding, for the step record */
+    tr_op_kind_t op_kind;
+    lwm2m_path_t op_path;
+    int op_cf;
+    bool op_inflight, http_inflight;
+    int64_t started_ms, now_ms;
     json_t *steps;
-    char reason[256];
+    char reason[600];
 };
 
 static void assert_bs_session(const bs_session_t *s)
 {
     assert(s->state <= BS_FAILED);
-    assert(s->next_op <= s->ops.n);
-    assert(s->state != BS_FINISH || s->next_op == s->ops.n);
+    assert(!(s->op_inflight && s->http_inflight));
+    assert(s->state == BS_RUN || (!s->op_inflight && !s->http_inflight));
     (void)s;
 }
 
-bs_session_t *bs_session_new(const bs_session_io_t *io, void *io_ctx, const char *endpoint, int64_t device_id, int pct,
-                             bs_account_t *accts, size_t n, int64_t now_ms)
-{
-    bs_session_t *s = calloc(1, sizeof *s);
-    if (!s)
-        goto fail;
-    s->endpoint = strdup(endpoint ? endpoint : "");
-    s->steps = json_array();
-    if (!s->endpoint || !s->steps)
-        goto fail;
-    s->io = io;
-    s->io_ctx = io_ctx;
-    s->device_id = device_id;
-    s->pct = pct;
-    s->bs_iid = BS_IID_UNKNOWN;
-    s->accts = accts;
-    s->naccts = n;
-    s->started_ms = now_ms;
-    s->state = BS_NEW;
-    lwm2m_records_init(&s->recs);
-    bs_ops_init(&s->ops);
-    return s;
-fail:
-    if (s) {
-        free(s->endpoint);
-        json_decref(s->steps);
-        free(s);
-    }
-    for (size_t i = 0; i < n; i++)
-        bs_account_clear(&accts[i]);
-    free(accts);
-    return NULL;
-}
-
-void bs_session_free(bs_session_t **sp)
-{
-    bs_session_t *s = sp ? *sp : NULL;
-    if (!s)
-        return;
-    for (size_t i = 0; i < s->naccts; i++)
-        bs_account_clear(&s->accts[i]);
-    free(s->accts);
-    lwm2m_records_clear(&s->recs);
-    bs_ops_clear(&s->ops);
-    json_decref(s->steps);
-    free(s->endpoint);
-    free(s);
-    *sp = NULL;
-}
-
+/* ------------------------------------------------------------ step record */
 static void code_str(int code, char out[8])
 {
     if (code <= 0)
@@ -108,15 +58,20 @@ static void code_str(int code, char out[8])
         snprintf(out, 8, "%d.%02d", (code >> 5) & 7, code & 31);
 }
 
-static void add_step(bs_session_t *s, const char *op, const lwm2m_path_t *path, int cf, int code, int64_t now_ms,
-                     const char *detail)
+static const char *op_step_name(tr_op_kind_t k)
+{
+    static const char *const n[] = {"discover", "read", "write", "delete", "finish", "execute", "http"};
+    return (unsigned)k < 7 ? n[k] : "?";
+}
+
+static void add_step(bs_session_t *s, const char *op, const lwm2m_path_t *path, int cf, int code, const char *detail)
 {
     char p[64] = "/bs", c[8];
     if (path)
         lwm2m_path_format(path, p, sizeof p);
     code_str(code, c);
     json_t *st = json_pack("{s:s, s:s, s:s, s:I}", "op", op, "path", p, "code", c, "ms",
-                           (json_int_t)(now_ms - s->started_ms));
+                           (json_int_t)(s->now_ms - s->started_ms));
     if (!st)
         return;
     if (cf != LWM2M_CF_NONE)
@@ -138,11 +93,13 @@ void bs_session_note_request(bs_session_t *s, const char *uri, int code)
         json_array_append_new(s->steps, st);
 }
 
+/* ---------------------------------------------------------------- ending */
 static void finish(bs_session_t *s, bool ok, const char *reason)
 {
     if (s->state == BS_DONE || s->state == BS_FAILED)
         return;
     s->state = ok ? BS_DONE : BS_FAILED;
+    s->op_inflight = s->http_inflight = false;
     snprintf(s->reason, sizeof s->reason, "%s", ok ? "" : (reason ? reason : "failed"));
     if (ok)
         LOGI("bootstrap", "ep=%s event=finished result=success", s->endpoint);
@@ -152,155 +109,278 @@ static void finish(bs_session_t *s, bool ok, const char *reason)
         s->io->done(s->io_ctx, s);
 }
 
-static int method_of(bs_op_kind_t k)
+/* Ends the current task's bookkeeping (report) and frees its runner. */
+static void close_task(bs_session_t *s)
+{
+    if (!s->runner)
+        return;
+    bs_task_t *t = &s->tasks[s->cur];
+    t->ran = true;
+    t->status = task_runner_status(s->runner);
+    snprintf(t->summary, sizeof t->summary, "%s", task_runner_summary(s->runner));
+    free(t->vars_json);
+    t->vars_json = task_runner_vars_json(s->runner);
+    task_runner_free(&s->runner);
+    if (s->io->task_done)
+        s->io->task_done(s->io_ctx, s, t);
+}
+
+static void next_task(bs_session_t *s);
+
+/* After the runner ran: waiting, or its task ended. */
+static void after_runner(bs_session_t *s)
+{
+    if (!s->runner || task_runner_state(s->runner) != TR_DONE)
+        return;
+    tr_status_t st = task_runner_status(s->runner);
+    char summary[384];
+    snprintf(summary, sizeof summary, "%s", task_runner_summary(s->runner));
+    bs_task_t *t = &s->tasks[s->cur];
+    close_task(s);
+    if (s->state != BS_RUN)
+        return;
+    if (st == TR_ERROR) {
+        char why[600];
+        snprintf(why, sizeof why, "task '%.120s': %.380s", t->name, summary);
+        finish(s, false, why);
+        return;
+    }
+    s->cur++;
+    next_task(s);
+}
+
+static void next_task(bs_session_t *s)
+{
+    while (s->state == BS_RUN) {
+        if (s->view.finished) {
+            /* the client left bootstrap: later tasks wait for its next session */
+            finish(s, true, NULL);
+            return;
+        }
+        if (s->cur >= s->ntasks) {
+            finish(s, false, s->ntasks ? "no task sent Bootstrap-Finish" : "no task to run for this device");
+            return;
+        }
+        bs_task_t *t = &s->tasks[s->cur];
+        const char *vars = t->vars_json;
+        s->runner = task_runner_new(t->prog, s->reg, &s->host, s, TR_SESSION_BOOTSTRAP, &s->view, vars);
+        if (!s->runner) {
+            finish(s, false, "out of memory");
+            return;
+        }
+        if (s->io->task_start)
+            s->io->task_start(s->io_ctx, s, t);
+        LOGD("bootstrap", "ep=%s event=task-start task=\"%s\"", s->endpoint, t->name);
+        task_runner_run(s->runner);
+        if (s->runner && task_runner_state(s->runner) == TR_WAITING)
+            return;
+        after_runner(s);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------ runner host */
+static int method_of(tr_op_kind_t k)
 {
     switch (k) {
-    case BS_OP_DISCOVER: case BS_OP_READ: return BS_GET;
-    case BS_OP_DELETE: return BS_DELETE;
-    case BS_OP_WRITE: return BS_PUT;
+    case TR_OP_DISCOVER: case TR_OP_READ: return BS_GET;
+    case TR_OP_DELETE: return BS_DELETE;
+    case TR_OP_WRITE: return BS_PUT;
     default: return BS_POST;
     }
 }
 
-/* Sends ops[next_op]; moves to FINISH when it is the Finish. */
-static void send_next(bs_session_t *s)
+static int h_start_op(void *ctx, task_runner_t *r, const tr_op_t *op)
 {
-    if (s->next_op >= s->ops.n) {
-        finish(s, false, "internal: empty plan");
-        return;
+    bs_session_t *s = ctx;
+    (void)r;
+    if (op->kind == TR_OP_HTTP) {
+        if (!s->io->http || s->io->http(s->io_ctx, s, op) != 0)
+            return -1;
+        s->http_inflight = true;
+        return 0;
     }
-    const bs_op_t *op = &s->ops.ops[s->next_op++];
-    if (op->kind == BS_OP_FINISH)
-        s->state = BS_FINISH;
-    int accept = op->kind == BS_OP_DISCOVER ? LWM2M_CF_LINK : LWM2M_CF_NONE;
-    int rc = s->io->send(s->io_ctx, s, method_of(op->kind), op->kind == BS_OP_FINISH ? NULL : &op->path, op->cf,
-                         accept, op->payload, op->len);
-    if (rc != 0) {
-        char why[128];
-        snprintf(why, sizeof why, "could not send %s", bs_op_name(op->kind));
-        finish(s, false, why);
-    }
-    assert_bs_session(s);
+    if (op->kind == TR_OP_EXECUTE)
+        return -1; /* not on a bootstrap session (the runner defers it) */
+    int accept = op->kind == TR_OP_DISCOVER ? LWM2M_CF_LINK : LWM2M_CF_NONE;
+    int rc = s->io->send(s->io_ctx, s, method_of(op->kind), op->kind == TR_OP_FINISH ? NULL : &op->path,
+                         op->payload ? op->cf : LWM2M_CF_NONE, accept, op->payload, op->len);
+    if (rc != 0)
+        return -1;
+    s->op_inflight = true;
+    s->op_kind = op->kind;
+    s->op_path = op->path;
+    s->op_cf = op->payload ? op->cf : LWM2M_CF_NONE;
+    return 0;
 }
 
-static const bs_op_t *outstanding(const bs_session_t *s)
+static int h_lookup(void *ctx, const char *name, expr_value_t *out)
 {
-    return s->next_op > 0 ? &s->ops.ops[s->next_op - 1] : NULL;
+    bs_session_t *s = ctx;
+    if (!strcmp(name, "lwm2m.bootstrapEvent"))
+        return expr_value_set_string(out, "true", 4) == 0 ? 1 : -1;
+    if (!strcmp(name, "lwm2m.registerEvent"))
+        return expr_value_set_string(out, "false", 5) == 0 ? 1 : -1;
+    return s->io->lookup ? s->io->lookup(s->io_ctx, s, name, out) : 0;
 }
+
+static int h_server_records(void *ctx, const char *ref, bool by_name, int sec_iid, int srv_iid, lwm2m_records_t *out,
+                            bool *is_bs, char *err, size_t errlen)
+{
+    bs_session_t *s = ctx;
+    if (!s->io->server_records) {
+        snprintf(err, errlen, "no LwM2M server configuration available");
+        return -1;
+    }
+    return s->io->server_records(s->io_ctx, s, ref, by_name, sec_iid, srv_iid, out, is_bs, err, errlen);
+}
+
+static int h_set_property(void *ctx, const char *name, const char *value, char *err, size_t errlen)
+{
+    bs_session_t *s = ctx;
+    if (!s->io->set_property) {
+        snprintf(err, errlen, "not supported");
+        return -1;
+    }
+    return s->io->set_property(s->io_ctx, s, name, value, err, errlen);
+}
+
+static int h_group(void *ctx, const char *group, bool join, char *err, size_t errlen)
+{
+    bs_session_t *s = ctx;
+    if (!s->io->group) {
+        snprintf(err, errlen, "not supported");
+        return -1;
+    }
+    return s->io->group(s->io_ctx, s, group, join, err, errlen);
+}
+
+static void h_log(void *ctx, task_runner_t *r, const char *level, const char *step, const char *sent,
+                  const char *received, int code, const char *message)
+{
+    bs_session_t *s = ctx;
+    (void)r;
+    if (s->io->task_log && s->cur < s->ntasks)
+        s->io->task_log(s->io_ctx, s, &s->tasks[s->cur], level, step, sent, received, code, message);
+}
+
+/* ------------------------------------------------------------- lifecycle */
+bs_session_t *bs_session_new(const bs_session_io_t *io, void *io_ctx, const char *endpoint, int64_t device_id, int pct,
+                             const struct lwm2m_registry *reg, int64_t now_ms)
+{
+    bs_session_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->endpoint = strdup(endpoint ? endpoint : "");
+    s->steps = json_array();
+    if (!s->endpoint || !s->steps) {
+        free(s->endpoint);
+        json_decref(s->steps);
+        free(s);
+        return NULL;
+    }
+    s->io = io;
+    s->io_ctx = io_ctx;
+    s->reg = reg;
+    s->device_id = device_id;
+    s->started_ms = s->now_ms = now_ms;
+    s->state = BS_NEW;
+    task_bs_view_init(&s->view, pct);
+    s->host = (task_host_t){h_start_op, h_lookup, h_server_records, h_set_property, h_group, h_log};
+    return s;
+}
+
+void bs_session_free(bs_session_t **sp)
+{
+    bs_session_t *s = sp ? *sp : NULL;
+    if (!s)
+        return;
+    task_runner_free(&s->runner);
+    for (size_t i = 0; i < s->ntasks; i++)
+        free(s->tasks[i].vars_json);
+    free(s->tasks);
+    json_decref(s->steps);
+    free(s->endpoint);
+    free(s);
+    *sp = NULL;
+}
+
+int bs_session_add_task(bs_session_t *s, const task_program_t *prog, int64_t task_id, const char *name,
+                        const char *vars_json, void *owner)
+{
+    if (s->state != BS_NEW)
+        return -1;
+    bs_task_t *nt = realloc(s->tasks, (s->ntasks + 1) * sizeof *nt);
+    if (!nt)
+        return -1;
+    s->tasks = nt;
+    bs_task_t *t = &s->tasks[s->ntasks];
+    memset(t, 0, sizeof *t);
+    t->prog = prog;
+    t->task_id = task_id;
+    t->owner = owner;
+    snprintf(t->name, sizeof t->name, "%s", name ? name : "");
+    if (vars_json && !(t->vars_json = strdup(vars_json)))
+        return -1;
+    s->ntasks++;
+    return 0;
+}
+
+size_t bs_session_task_count(const bs_session_t *s) { return s->ntasks; }
+bs_task_t *bs_session_task(bs_session_t *s, size_t i) { return i < s->ntasks ? &s->tasks[i] : NULL; }
 
 void bs_session_start(bs_session_t *s, int64_t now_ms)
 {
     if (s->state != BS_NEW)
         return;
-    lwm2m_path_t root = lwm2m_path_make(0, 0, 0, 0, 0);
-    if (bs_ops_add(&s->ops, BS_OP_DISCOVER, &root, LWM2M_CF_NONE, NULL, 0) != 0) {
-        finish(s, false, "out of memory");
-        return;
-    }
-    s->state = BS_DISCOVER;
-    LOGD("bootstrap", "ep=%s event=start pct=%d", s->endpoint, s->pct);
-    send_next(s);
-}
-
-/* Learns the client's version and BS-account instance from a Discover answer.
- * The BS account is the /0 instance without `ssid` (Core 1.1 §5.2.7.3;
- * CONFORMANCE.md §1 Bootstrap-Discover). Both 1.0 and 1.1 forms are accepted. */
-static void parse_discover(bs_session_t *s, const uint8_t *payload, size_t len)
-{
-    lwm2m_links_t ls;
-    lwm2m_links_init(&ls);
-    if (lwm2m_link_parse(payload, len, &ls) == 0) {
-        s->version = lwm2m_links_version(&ls);
-        for (size_t i = 0; i < ls.n; i++) {
-            const lwm2m_link_t *l = &ls.links[i];
-            if (l->is_lwm2m_path && l->path.len == 2 && l->path.ids[0] == 0 && !lwm2m_link_attr(l, "ssid")) {
-                s->bs_iid = l->path.ids[1];
-                break;
-            }
-        }
-    }
-    lwm2m_links_clear(&ls);
-}
-
-/* Builds Delete /0, Delete /1, the writes and Finish. */
-static int build_plan(bs_session_t *s)
-{
-    s->cf = bs_choose_cf(s->pct, s->version);
-    int rc = bs_plan_records(s->accts, s->naccts, s->bs_iid, &s->recs);
-    lwm2m_path_t p0 = lwm2m_path_make(1, 0, 0, 0, 0), p1 = lwm2m_path_make(1, 1, 0, 0, 0);
-    if (rc == 0)
-        rc = bs_ops_add(&s->ops, BS_OP_DELETE, &p0, LWM2M_CF_NONE, NULL, 0);
-    if (rc == 0)
-        rc = bs_ops_add(&s->ops, BS_OP_DELETE, &p1, LWM2M_CF_NONE, NULL, 0);
-    if (rc == 0)
-        rc = bs_plan_writes(&s->recs, s->cf, &s->ops);
-    if (rc == 0)
-        rc = bs_ops_add(&s->ops, BS_OP_FINISH, NULL, LWM2M_CF_NONE, NULL, 0);
-    return rc;
+    s->now_ms = now_ms;
+    s->state = BS_RUN;
+    LOGD("bootstrap", "ep=%s event=start pct=%d tasks=%zu", s->endpoint, s->view.pct, s->ntasks);
+    next_task(s);
+    assert_bs_session(s);
 }
 
 void bs_session_on_response(bs_session_t *s, int code, int cf, const uint8_t *payload, size_t len, int64_t now_ms)
 {
-    const bs_op_t *op = outstanding(s);
-    if (bs_session_finished(s) || s->state == BS_NEW || !op)
+    if (s->state != BS_RUN || !s->op_inflight || !s->runner)
         return;
-    int cls = code >> 5;
-    add_step(s, bs_op_name(op->kind), op->kind == BS_OP_FINISH ? NULL : &op->path,
-             op->kind == BS_OP_WRITE ? op->cf : LWM2M_CF_NONE, code, now_ms, NULL);
-    switch (s->state) {
-    case BS_DISCOVER:
-        if (cls == 2 && code == LWM2M_CODE(2, 5))
-            parse_discover(s, payload, len);
-        else
-            LOGI("bootstrap", "ep=%s event=discover-refused code=%d.%02d fallback=fixed-ids", s->endpoint, cls,
-                     code & 31);
-        (void)cf;
-        if (build_plan(s) != 0) {
-            finish(s, false, "could not build the configuration");
-            return;
-        }
-        s->state = BS_RUN;
-        send_next(s);
+    s->now_ms = now_ms;
+    s->op_inflight = false;
+    add_step(s, op_step_name(s->op_kind), s->op_kind == TR_OP_FINISH ? NULL : &s->op_path,
+             s->op_kind == TR_OP_WRITE ? s->op_cf : LWM2M_CF_NONE, code, NULL);
+    task_runner_resume(s->runner, code, cf, payload, len, NULL);
+    after_runner(s);
+    assert_bs_session(s);
+}
+
+void bs_session_on_http(bs_session_t *s, int status, const uint8_t *body, size_t len, const char *error, int64_t now_ms)
+{
+    if (s->state != BS_RUN || !s->http_inflight || !s->runner)
         return;
-    case BS_RUN:
-        /* A 4.04 on Delete means there was nothing to delete. */
-        if (cls == 2 || (op->kind == BS_OP_DELETE && code == LWM2M_CODE(4, 4))) {
-            send_next(s);
-            return;
-        } else {
-            char why[160], p[64];
-            lwm2m_path_format(&op->path, p, sizeof p);
-            snprintf(why, sizeof why, "%s %s answered %d.%02d", bs_op_name(op->kind), p, cls, code & 31);
-            finish(s, false, why);
-        }
-        return;
-    case BS_FINISH:
-        if (code == LWM2M_CODE(2, 4)) {
-            finish(s, true, NULL);
-        } else {
-            char why[160];
-            if (code == LWM2M_CODE(4, 6))
-                snprintf(why, sizeof why, "finish answered 4.06: the client rejected the configuration");
-            else
-                snprintf(why, sizeof why, "finish answered %d.%02d", cls, code & 31);
-            finish(s, false, why);
-        }
-        return;
-    default:
-        return;
-    }
+    s->now_ms = now_ms;
+    s->http_inflight = false;
+    task_runner_resume(s->runner, status, LWM2M_CF_NONE, body, len, error);
+    after_runner(s);
+    assert_bs_session(s);
 }
 
 void bs_session_on_error(bs_session_t *s, const char *reason, int64_t now_ms)
 {
     if (bs_session_finished(s))
         return;
-    const bs_op_t *op = outstanding(s);
-    if (op)
-        add_step(s, bs_op_name(op->kind), op->kind == BS_OP_FINISH ? NULL : &op->path, LWM2M_CF_NONE, 0, now_ms,
+    s->now_ms = now_ms;
+    if (s->op_inflight)
+        add_step(s, op_step_name(s->op_kind), s->op_kind == TR_OP_FINISH ? NULL : &s->op_path, LWM2M_CF_NONE, 0,
                  reason);
-    char why[256];
-    snprintf(why, sizeof why, "%s%s%s", op ? bs_op_name(op->kind) : "session", ": ", reason ? reason : "error");
+    char why[384];
+    snprintf(why, sizeof why, "%s: %s",
+             s->op_inflight ? op_step_name(s->op_kind) : s->http_inflight ? "http" : "session",
+             reason ? reason : "error");
+    s->op_inflight = s->http_inflight = false;
+    if (s->runner) {
+        task_runner_abort(s->runner, why);
+        close_task(s);
+    }
     finish(s, false, why);
 }
 
@@ -308,23 +388,26 @@ void bs_session_cancel(bs_session_t *s, const char *reason, int64_t now_ms)
 {
     if (bs_session_finished(s))
         return;
-    (void)now_ms;
+    s->now_ms = now_ms;
+    s->op_inflight = s->http_inflight = false;
+    if (s->runner) {
+        task_runner_abort(s->runner, reason ? reason : "cancelled");
+        close_task(s);
+    }
     finish(s, false, reason ? reason : "cancelled");
 }
 
 bs_state_t bs_session_state(const bs_session_t *s) { return s->state; }
 bool bs_session_finished(const bs_session_t *s) { return s->state == BS_DONE || s->state == BS_FAILED; }
 bool bs_session_succeeded(const bs_session_t *s) { return s->state == BS_DONE; }
+bool bs_session_awaiting_http(const bs_session_t *s) { return s->http_inflight; }
 const char *bs_session_reason(const bs_session_t *s) { return s->reason; }
 const char *bs_session_endpoint(const bs_session_t *s) { return s->endpoint; }
 int64_t bs_session_device_id(const bs_session_t *s) { return s->device_id; }
 int64_t bs_session_started_ms(const bs_session_t *s) { return s->started_ms; }
-int bs_session_cf(const bs_session_t *s) { return s->cf; }
-int bs_session_version(const bs_session_t *s) { return s->version; }
-int bs_session_bs_iid(const bs_session_t *s) { return s->bs_iid; }
+const task_bs_view_t *bs_session_view(const bs_session_t *s) { return &s->view; }
 void bs_session_set_user(bs_session_t *s, void *user) { s->user = user; }
 void *bs_session_user(const bs_session_t *s) { return s->user; }
-const lwm2m_records_t *bs_session_records(const bs_session_t *s) { return &s->recs; }
 
 char *bs_session_steps_json(const bs_session_t *s)
 {

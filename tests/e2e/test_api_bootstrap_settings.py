@@ -24,7 +24,7 @@ def test_first_run_settings(api):
     assert set(s) == {"domain", "bootstrapServerId", "managementServerIds", "acceptUnknownDevices", "taskId",
                       "updatedAt"}
     assert s["domain"] == "/"
-    assert s["taskId"] is None
+    assert isinstance(s["taskId"], int)  # the group task that carries the settings
     # the server seeds settings that hand devices its own management entry
     names = {x["id"]: x for x in api.get(SERVERS, params={"limit": 1000}).json()["items"]}
     for i in s["managementServerIds"]:
@@ -125,3 +125,48 @@ def test_domain_parameter(api):
 def test_requires_auth(anon):
     assert_problem(anon.get(URL), 401)
     assert_problem(anon.put(URL, {}), 401)
+
+
+def settings_task(api, task_id):
+    """The task the settings maintain, found among the bootstrap group's tasks."""
+    groups = api.get("/api/v1/groups", params={"limit": 1000}).json()["items"]
+    bs_group = [g for g in groups if g.get("bootstrap")]
+    assert len(bs_group) == 1, groups
+    r = api.get("/api/v1/groups/%d/tasks/%d" % (bs_group[0]["id"], task_id))
+    assert r.status_code == 200, r.text
+    return bs_group[0]["id"], r.json()
+
+
+def test_settings_are_a_group_task(api, uniq):
+    """Saving the settings writes (and keeps in step) a group task on the
+    bootstrap group: cleanse + one configuration per server + finish, once
+    and repeat with automatic restart; read-only through the tasks API."""
+    bs = server(api, uniq, "bootstrap")
+    m1, m2 = server(api, uniq), server(api, uniq)
+    r = api.put(URL, {"bootstrapServerId": bs, "managementServerIds": [m1, m2], "acceptUnknownDevices": True})
+    assert r.status_code == 200, r.text
+    tid = r.json()["taskId"]
+    gid, t = settings_task(api, tid)
+    assert t["managedBy"] == "bootstrap-settings"
+    assert t["execution"] == "onceAndRepeat" and t["automaticRestart"] is True
+    cfg = t["config"]
+    assert "<lwm2mBootstrapCleanse/>" in cfg
+    assert cfg.index('serverId="%d"' % m1) < cfg.index('serverId="%d"' % m2) < cfg.index('serverId="%d"' % bs)
+    assert 'performBootstrapFinish="true"' in cfg
+    assert sorted(t["serverIds"]) == sorted([bs, m1, m2])
+    # read-only: edit the settings instead
+    assert api.put("/api/v1/groups/%d/tasks/%d" % (gid, tid), dict(name="x", config=cfg)).status_code == 409
+    assert api.delete("/api/v1/groups/%d/tasks/%d" % (gid, tid)).status_code == 409
+    # a server delete rebuilds the task from the servers that remain
+    assert api.delete(SERVERS + "/%d" % m1).status_code == 200
+    s2 = api.get(URL).json()
+    assert s2["managementServerIds"] == [m2]
+    _, t2 = settings_task(api, s2["taskId"])
+    assert 'serverId="%d"' % m1 not in t2["config"] and 'serverId="%d"' % m2 in t2["config"]
+    # no server at all: no task
+    r = api.put(URL, {"bootstrapServerId": None, "managementServerIds": [], "acceptUnknownDevices": True})
+    assert r.status_code == 200 and r.json()["taskId"] is None
+    # settings again: the task comes back
+    r = api.put(URL, {"bootstrapServerId": None, "managementServerIds": [m2], "acceptUnknownDevices": True})
+    assert r.status_code == 200, r.text
+    assert isinstance(r.json()["taskId"], int)

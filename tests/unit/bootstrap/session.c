@@ -13,6 +13,8 @@
 
 #include "server/bootstrap/bs_session.h"
 #include "server/lwm2m/codec.h"
+#include "server/lwm2m/registry.h"
+#include "server/tasks/task.h"
 
 typedef struct {
     int method;
@@ -53,19 +55,62 @@ static void fake_done(void *ctx, bs_session_t *s)
     g_done++;
 }
 
-static const bs_session_io_t IO = {fake_send, fake_done};
-
 static db_server_t g_mgmt = {.id = 1, .name = "m", .type = DB_SRV_MANAGEMENT, .ssid = 7, .uri = "coap://h:5683",
                              .client_hold_off_time = -1, .bootstrap_account_timeout = -1, .binding = "U",
                              .lifetime = 120, .security_mode = DB_SEC_NOSEC, .sms_security_mode = -1};
 
+static int fake_server_records(void *ctx, bs_session_t *s, const char *ref, bool by_name, int sec_iid, int srv_iid,
+                               lwm2m_records_t *out, bool *is_bs, char *err, size_t errlen)
+{
+    (void)ctx;
+    (void)s;
+    if (by_name || strcmp(ref, "1") != 0) {
+        snprintf(err, errlen, "no LwM2M server with id '%s'", ref);
+        return -1;
+    }
+    bs_account_t a = {.srv = &g_mgmt};
+    *is_bs = false;
+    return bs_plan_account(&a, (uint16_t)sec_iid, srv_iid, out);
+}
+
+static bs_session_io_t IO = {.send = fake_send, .server_records = fake_server_records, .done = fake_done};
+
+static lwm2m_registry_t *g_reg;
+static task_program_t *g_prog;
+
+/* the bootstrap settings' task: what the built-in sequence of issue 2 was */
+static const char SETTINGS_TASK[] = "<config>\n"
+                                    "  <lwm2mBootstrapCleanse/>\n"
+                                    "  <lwm2mBootstrapConfiguration serverId=\"1\"/>\n"
+                                    "  <lwm2mBootstrap performBootstrapFinish=\"true\"/>\n"
+                                    "</config>\n";
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char err[256];
+    g_reg = lwm2m_registry_new();
+    assert_int_equal(lwm2m_registry_add_builtin(g_reg, err, sizeof err), 0);
+    task_error_t e;
+    if (task_parse(SETTINGS_TASK, strlen(SETTINGS_TASK), g_reg, &g_prog, &e) != 0)
+        fail_msg("%s", e.msg);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    task_program_free(&g_prog);
+    lwm2m_registry_free(&g_reg);
+    return 0;
+}
+
 static bs_session_t *new_session(int pct)
 {
     g_nsent = g_done = g_fail_send = 0;
-    bs_account_t *a = calloc(1, sizeof *a);
-    a->srv = &g_mgmt;
-    bs_session_t *s = bs_session_new(&IO, NULL, "dev-1", 42, pct, a, 1, 1000);
+    bs_session_t *s = bs_session_new(&IO, NULL, "dev-1", 42, pct, g_reg, 1000);
     assert_non_null(s);
+    assert_int_equal(bs_session_add_task(s, g_prog, 0, "settings", NULL, NULL), 0);
     return s;
 }
 
@@ -103,9 +148,9 @@ static void test_happy_path_1_0_tlv(void **state)
     expect(0, BS_GET, "/");
     assert_int_equal(g_sent[0].accept, LWM2M_CF_LINK);
     respond(s, C(2, 5), "lwm2m=\"1.0\",</0/0>,</0/1>;ssid=5,</1/0>;ssid=5,</3/0>");
-    assert_int_equal(bs_session_version(s), LWM2M_V1_0);
-    assert_int_equal(bs_session_bs_iid(s), 0);
-    assert_int_equal(bs_session_cf(s), LWM2M_CF_TLV);
+    assert_int_equal(bs_session_view(s)->version, LWM2M_V1_0);
+    assert_int_equal(bs_session_view(s)->bs_iid, 0);
+    assert_int_equal(bs_session_view(s)->cf, LWM2M_CF_TLV);
     expect(1, BS_DELETE, "/0");
     respond(s, C(2, 2), NULL);
     expect(2, BS_DELETE, "/1");
@@ -122,7 +167,7 @@ static void test_happy_path_1_0_tlv(void **state)
     expect(4, BS_PUT, "/1/0");
     respond(s, C(2, 4), NULL);
     expect(5, BS_POST, "bs");
-    assert_int_equal(bs_session_state(s), BS_FINISH);
+    assert_int_equal(bs_session_state(s), BS_RUN);
     assert_int_equal(g_done, 0);
     respond(s, C(2, 4), NULL);
     assert_int_equal(bs_session_state(s), BS_DONE);
@@ -151,8 +196,8 @@ static void test_pct_senml_json_and_bs_at_3(void **state)
     bs_session_t *s = new_session(LWM2M_CF_SENML_JSON);
     bs_session_start(s, 1000);
     respond(s, C(2, 5), "</>;lwm2m=1.1,</0/3>;uri=\"coap://bs\",</0/0>;ssid=1;uri=\"coap://x\",</3/0>");
-    assert_int_equal(bs_session_bs_iid(s), 3);
-    assert_int_equal(bs_session_version(s), LWM2M_V1_1);
+    assert_int_equal(bs_session_view(s)->bs_iid, 3);
+    assert_int_equal(bs_session_view(s)->version, LWM2M_V1_1);
     respond(s, C(2, 2), NULL);
     respond(s, C(2, 2), NULL);
     expect(3, BS_PUT, "/0/0"); /* lowest id that is not the BS account */
@@ -166,7 +211,7 @@ static void test_discover_refused_uses_fixed_ids(void **state)
     bs_session_t *s = new_session(LWM2M_CF_SENML_CBOR);
     bs_session_start(s, 1000);
     respond(s, C(4, 5), NULL);
-    assert_int_equal(bs_session_bs_iid(s), BS_IID_UNKNOWN);
+    assert_int_equal(bs_session_view(s)->bs_iid, -1);
     expect(1, BS_DELETE, "/0");
     respond(s, C(2, 2), NULL);
     respond(s, C(2, 2), NULL);
@@ -186,6 +231,7 @@ static void test_write_refused_fails_sticky(void **state)
     respond(s, C(4, 0), NULL); /* write /0/1 refused */
     assert_int_equal(bs_session_state(s), BS_FAILED);
     assert_non_null(strstr(bs_session_reason(s), "write /0/1 answered 4.00"));
+    assert_non_null(strstr(bs_session_reason(s), "task 'settings'"));
     assert_int_equal(g_done, 1);
     int n = g_nsent;
     respond(s, C(2, 4), NULL);
@@ -202,7 +248,8 @@ static void test_finish_406(void **state)
     respond(s, C(2, 5), "</0/0>");
     for (int i = 0; i < 4; i++)
         respond(s, C(2, 4), NULL);
-    assert_int_equal(bs_session_state(s), BS_FINISH);
+    assert_int_equal(bs_session_state(s), BS_RUN);
+    expect(5, BS_POST, "bs");
     respond(s, C(4, 6), NULL);
     assert_int_equal(bs_session_state(s), BS_FAILED);
     assert_non_null(strstr(bs_session_reason(s), "4.06"));
@@ -250,7 +297,7 @@ static void test_garbage_discover_falls_back(void **state)
     bs_session_start(s, 1000);
     respond(s, C(2, 5), "<<<garbage");
     assert_int_equal(bs_session_state(s), BS_RUN);
-    assert_int_equal(bs_session_bs_iid(s), BS_IID_UNKNOWN);
+    assert_int_equal(bs_session_view(s)->bs_iid, -1);
     bs_session_free(&s);
 }
 
@@ -266,5 +313,5 @@ int main(void)
         cmocka_unit_test(test_send_failure),
         cmocka_unit_test(test_garbage_discover_falls_back),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
