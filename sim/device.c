@@ -65,12 +65,14 @@ struct sim_dm {
     size_t ninst, capinst;
 };
 
-static const uint16_t supported_10[] = {0, 1, 2, 3};
-static const uint16_t supported_11[] = {0, 1, 2, 3, 21};
+static const uint16_t supported_10[] = {0, 1, 2, 3, 4, 7};
+static const uint16_t supported_11[] = {0, 1, 2, 3, 4, 7, 21};
 
+/* Security, Server, Access Control, Device, Connectivity Monitoring,
+ * Connectivity Statistics, and OSCORE for 1.1+ clients. */
 static bool obj_supported(const sim_dm_t *dm, uint16_t oid)
 {
-    return oid == 0 || oid == 1 || oid == 2 || oid == 3 || (oid == 21 && dm->version >= LWM2M_V1_1);
+    return oid <= 4 || oid == 7 || (oid == 21 && dm->version >= LWM2M_V1_1);
 }
 
 static const uint16_t *supported_list(const sim_dm_t *dm, size_t *n)
@@ -88,8 +90,8 @@ static const uint16_t *supported_list(const sim_dm_t *dm, size_t *n)
  * client's enabler release. */
 static const char *obj_version(const sim_dm_t *dm, uint16_t oid)
 {
-    if (oid == 2)
-        return "1.0";
+    if (oid == 2 || oid == 4 || oid == 7)
+        return "1.0"; /* the simulated client implements their first version */
     if (dm->version == LWM2M_V1_1)
         return oid == 21 ? "1.0" : "1.1";
     if (dm->version == LWM2M_V1_2)
@@ -321,6 +323,24 @@ int sim_dm_new(const sim_dm_config_t *cfg, sim_dm_t **out)
     rc |= add_str(dm, 3, 0, 17, "simulated");
     rc |= add_str(dm, 3, 0, 18, "sim-hw-1");
     rc |= add_str(dm, 3, 0, 19, "lwdm-sim 0.1");
+    /* /4/0: Connectivity Monitoring (a cellular bearer on loopback) */
+    rc |= inst_add(dm, 4, 0);
+    rc |= add_int(dm, 4, 0, 0, 6);      /* Network Bearer: LTE-FDD */
+    {
+        lwm2m_path_t p = lwm2m_path_make(4, 4, 0, 1, 0);
+        rc |= lwm2m_records_add_int(&dm->rs, &p, 6); /* Available Network Bearer */
+        p = lwm2m_path_make(4, 4, 0, 4, 0);
+        rc |= lwm2m_records_add_string(&dm->rs, &p, "127.0.0.1"); /* IP Addresses */
+    }
+    rc |= add_int(dm, 4, 0, 2, -71);    /* Radio Signal Strength, dBm */
+    rc |= add_int(dm, 4, 0, 3, 18);     /* Link Quality */
+    rc |= add_int(dm, 4, 0, 8, 21905);  /* Cell ID */
+    /* /7/0: Connectivity Statistics, not collecting yet */
+    rc |= inst_add(dm, 7, 0);
+    rc |= add_int(dm, 7, 0, 0, 0);      /* SMS Tx Counter */
+    rc |= add_int(dm, 7, 0, 2, 0);      /* Tx Data, kB */
+    rc |= add_int(dm, 7, 0, 3, 0);      /* Rx Data, kB */
+    rc |= add_int(dm, 7, 0, 8, 0);      /* Collection Period, s */
     if (rc) {
         sim_dm_free(&dm);
         return LWM2M_ERR_INTERNAL;

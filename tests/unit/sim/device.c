@@ -179,12 +179,12 @@ static void test_discover_10(void **state)
     (void)state;
     sim_dm_t *dm = make_dm(LWM2M_V1_0, 0);
     char *s = discover(dm, "");
-    assert_string_equal(s, "lwm2m=\"1.0\",</0/0>,</1>,</2>,</3/0>");
+    assert_string_equal(s, "lwm2m=\"1.0\",</0/0>,</1>,</2>,</3/0>,</4/0>,</7/0>");
     free(s);
     write_server_tlv(dm, 1, 0, "coap://127.0.0.1:5683", 3, true);
     s = discover(dm, "");
     /* 1.0: no </>, no uri, ssid on server instances only */
-    assert_string_equal(s, "lwm2m=\"1.0\",</0/0>,</0/1>;ssid=1,</1/0>;ssid=1,</2>,</3/0>");
+    assert_string_equal(s, "lwm2m=\"1.0\",</0/0>,</0/1>;ssid=1,</1/0>;ssid=1,</2>,</3/0>,</4/0>,</7/0>");
     free(s);
     /* no Accept on the root is a Discover too */
     sim_response_t out;
@@ -201,7 +201,7 @@ static void test_discover_11(void **state)
     char *s = discover(dm, "");
     assert_string_equal(s, "</>;lwm2m=1.1,</0>;ver=1.1,</0/0>;ssid=1;uri=\"coap://127.0.0.1:5683\","
                            "</0/1>;uri=\"coap://127.0.0.1:5693\",</1>;ver=1.1,</1/3>;ssid=1,</2>,"
-                           "</3>;ver=1.1,</3/0>,</21>");
+                           "</3>;ver=1.1,</3/0>,</4/0>,</7/0>,</21>");
     free(s);
     s = discover(dm, "1");
     assert_string_equal(s, "</>;lwm2m=1.1,</1>;ver=1.1,</1/3>;ssid=1");
@@ -222,7 +222,7 @@ static void test_discover_12(void **state)
     sim_dm_t *dm = make_dm(LWM2M_V1_2, 0);
     char *s = discover(dm, "");
     assert_string_equal(s, "</>;lwm2m=1.2,</0>;ver=1.2,</0/0>;uri=\"coap://127.0.0.1:5693\",</1>;ver=1.2,</2>,"
-                           "</3>;ver=1.2,</3/0>,</21>;ver=2.0");
+                           "</3>;ver=1.2,</3/0>,</4/0>,</7/0>,</21>;ver=2.0");
     free(s);
     sim_dm_free(&dm);
 }
