@@ -41,6 +41,7 @@ typedef struct bs_conn {
     lwdm_timer_t watchdog;
     db_device_t dev;             /* the device bootstrapping (owned copy) */
     uint64_t http_id;            /* outstanding <rest> call, 0 = none */
+    json_t *sv;                  /* the device's effective setting values (sv.NAME) */
     struct bs_conn *next;        /* in srv->conns */
 } bs_conn_t;
 
@@ -359,14 +360,16 @@ static prog_entry_t *prog_get(bs_server_t *bs, const db_task_t *t, char *err, si
     return pe;
 }
 
-/* Condition of a task for a device: a template that must evaluate truthy. */
+/* Context names of task expressions (TASKS.md "Expressions"): device.*,
+ * sv.* (setting values inherited through the groups), task.*, lwm2m.*.
+ * Used for conditions and, through io_lookup, by running tasks. */
 typedef struct {
     const db_device_t *dev;
     json_t *sv;
     const db_task_t *task;
 } cond_ctx_t;
 
-static int cond_lookup(void *vctx, const char *name, expr_value_t *out)
+static int device_lookup(void *vctx, const char *name, expr_value_t *out)
 {
     const cond_ctx_t *c = vctx;
     const char *v = NULL;
@@ -406,7 +409,7 @@ static bool condition_holds(const db_task_t *t, const db_device_t *dev, json_t *
     if (!t->condition || !t->condition[0])
         return true;
     cond_ctx_t c = {dev, sv, t};
-    expr_env_t env = {cond_lookup, &c};
+    expr_env_t env = {device_lookup, &c};
     expr_t *e = NULL;
     expr_error_t err;
     expr_value_t v = {0};
@@ -430,7 +433,7 @@ static bool condition_holds(const db_task_t *t, const db_device_t *dev, json_t *
 
 /* Adds the device's pending tasks to the session, in order (TASKS.md "When a
  * task runs"). Returns the number added, or -1. */
-static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev)
+static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev, json_t **sv_out)
 {
     db_task_candidate_t *cands = NULL;
     size_t n = 0;
@@ -441,6 +444,7 @@ static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev)
     if (n && db_device_setting_values(bs->cfg.db, dev->id, &svtext) == 0 && svtext)
         sv = json_loads(svtext, 0, NULL);
     free(svtext);
+    *sv_out = sv;
     int added = 0;
     int64_t now = db_now_ms();
     for (size_t i = 0; i < n; i++) {
@@ -475,7 +479,6 @@ static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev)
         o->pe = pe;
         added++;
     }
-    json_decref(sv);
     db_task_candidates_free(&cands, n);
     return added;
 }
@@ -663,20 +666,8 @@ static int io_lookup(void *ctx, bs_session_t *s, const char *name, expr_value_t 
 {
     (void)ctx;
     bs_conn_t *c = bs_session_user(s);
-    const db_device_t *d = &c->dev;
-    const char *v = NULL;
-    if (!strcmp(name, "device.endpoint"))
-        v = d->endpoint;
-    else if (!strcmp(name, "device.domain"))
-        v = d->domain;
-    else if (!strcmp(name, "device.id")) {
-        out->type = EXPR_INT;
-        out->i = d->id;
-        return 1;
-    }
-    if (!v)
-        return 0;
-    return expr_value_set_string(out, v, strlen(v)) == 0 ? 1 : -1;
+    cond_ctx_t cc = {&c->dev, c->sv, NULL};
+    return device_lookup(&cc, name, out);
 }
 
 static void record_result(bs_server_t *bs, int64_t device_id, bool ok, char *steps)
@@ -944,8 +935,10 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
         bs->bs_group_id = 0;
     if (bs->bs_group_id)
         db_group_join(bs->cfg.db, bs->bs_group_id, dev.id);
-    int ntasks = schedule(bs, s, &dev);
+    json_t *sv = NULL;
+    int ntasks = schedule(bs, s, &dev, &sv);
     if (ntasks <= 0) {
+        json_decref(sv);
         release_tasks(bs, s);
         bs_session_free(&s);
         free(c);
@@ -954,6 +947,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
         return;
     }
     c->dev = dev; /* the conn owns the device record from here */
+    c->sv = sv;
     c->srv = bs;
     c->sess = s;
     c->cs = coap_session_reference(cs);
@@ -1135,6 +1129,7 @@ static void conn_free(bs_conn_t *c)
     if (c->sess)
         release_tasks(c->srv, c->sess);
     bs_session_free(&c->sess);
+    json_decref(c->sv);
     db_device_free(&c->dev);
     free(c);
 }
