@@ -203,90 +203,25 @@ static void set_var(task_runner_t *r, const char *name, const char *v, size_t le
 }
 
 /* ------------------------------------------------------------ values/keys */
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Appends a record for `p` of `type` from its text form. */
+/* Appends a record for `p` of `type` from its text form, by the same rules
+ * the parser applies to literal values (task_value_parse). */
 static int add_typed(task_runner_t *r, lwm2m_records_t *rs, const lwm2m_path_t *p, int type, const char *s,
                      size_t len)
 {
-    char *end = NULL;
-    errno = 0;
-    switch (type) {
-    case LWM2M_T_INTEGER:
-    case LWM2M_T_TIME: {
-        long long v = strtoll(s, &end, 10);
-        if (!len || *end || errno) {
-            fail(r, "'%.64s' is not an integer", s);
-            return -1;
-        }
-        lwm2m_record_t rec = {.path = *p, .type = (lwm2m_type_t)type};
-        rec.v.i = v;
-        return lwm2m_records_add(rs, &rec);
-    }
-    case LWM2M_T_UNSIGNED: {
-        unsigned long long v = strtoull(s, &end, 10);
-        if (!len || *end || errno || s[0] == '-') {
-            fail(r, "'%.64s' is not an unsigned integer", s);
-            return -1;
-        }
-        return lwm2m_records_add_uint(rs, p, v);
-    }
-    case LWM2M_T_FLOAT: {
-        double v = strtod(s, &end);
-        if (!len || *end || errno || !isfinite(v)) {
-            fail(r, "'%.64s' is not a number", s);
-            return -1;
-        }
-        return lwm2m_records_add_float(rs, p, v);
-    }
-    case LWM2M_T_BOOLEAN:
-        if (!strcmp(s, "true") || !strcmp(s, "1"))
-            return lwm2m_records_add_bool(rs, p, true);
-        if (!strcmp(s, "false") || !strcmp(s, "0"))
-            return lwm2m_records_add_bool(rs, p, false);
-        fail(r, "'%.64s' is not a boolean", s);
+    lwm2m_record_t rec = {.path = *p};
+    char why[256];
+    if (type == LWM2M_T_NONE) {
+        fail(r, "resource %u has no value (executable)", p->len >= 3 ? p->ids[2] : 0);
         return -1;
-    case LWM2M_T_OPAQUE: {
-        if (len % 2) {
-            fail(r, "opaque value is not hex (odd length)");
-            return -1;
-        }
-        uint8_t *b = malloc(len / 2 + 1);
-        if (!b)
-            return -1;
-        for (size_t i = 0; i < len / 2; i++) {
-            int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
-            if (hi < 0 || lo < 0) {
-                free(b);
-                fail(r, "opaque value is not hex");
-                return -1;
-            }
-            b[i] = (uint8_t)(hi << 4 | lo);
-        }
-        int rc = lwm2m_records_add_opaque(rs, p, b, len / 2);
-        free(b);
-        return rc;
     }
-    case LWM2M_T_OBJLNK: {
-        unsigned a, b;
-        char c;
-        if (sscanf(s, "%u:%u%c", &a, &b, &c) != 2 || a > 65535 || b > 65535) {
-            fail(r, "'%.64s' is not an object link (o:i)", s);
-            return -1;
-        }
-        return lwm2m_records_add_objlnk(rs, p, (uint16_t)a, (uint16_t)b);
-    }
-    case LWM2M_T_NONE:
-        fail(r, "resource %u has no value (executable)", p->ids[2]);
+    if (task_value_parse((lwm2m_type_t)type, s, len, &rec, why, sizeof why) != 0) {
+        fail(r, "%s", why);
         return -1;
-    default: {
-        lwm2m_record_t rec = {.path = *p, .type = LWM2M_T_STRING, .bytes = (uint8_t *)s, .nbytes = len};
-        return lwm2m_records_add(rs, &rec);
     }
-    }
+    rec.path = *p;
+    int rc = lwm2m_records_add(rs, &rec);
+    free(rec.bytes);
+    return rc;
 }
 
 /* Path and type of the step's key: resolved at parse time, or now. */

@@ -106,6 +106,19 @@ typedef struct {
 int task_parse(const char *xml, size_t len, const struct lwm2m_registry *reg, task_program_t **out, task_error_t *err);
 void task_program_free(task_program_t **p);
 
+/* Checks the text of a value for an LwM2M type by the rules task_parse applies
+ * to literal values (docs/tasks.md "Types"), and with rec non-NULL converts it:
+ * integer and time: decimal int64 ([+-]digits); unsigned: decimal uint64;
+ * float: a finite decimal number ([+-]1.5, .5, 2e3; no inf, nan or hex);
+ * boolean: true, false, 1 or 0; opaque: hex digits, even count, either case
+ * (empty allowed); objlnk: "object:instance", each 0..65535; string and
+ * corelnk: any bytes; none: only "". Only s[0..len) is read.
+ * On success fills rec->type, rec->v and, for string/opaque/corelnk,
+ * rec->bytes (malloc'd, NUL-terminated; the caller frees it) and rec->nbytes;
+ * rec->path is left as it was. Returns 0, or -1 with a reason in `why` (which
+ * shows the value, cut and escaped) and *rec unchanged. */
+int task_value_parse(lwm2m_type_t type, const char *s, size_t len, lwm2m_record_t *rec, char *why, size_t whylen);
+
 const char *task_kind_name(task_kind_t k);            /* element name */
 /* Attribute by name (NULL if absent). */
 const task_attr_t *task_step_attr(const task_step_t *s, const char *name);

@@ -996,6 +996,14 @@ static void test_step_attr(void **state)
     assert_null(task_step_attr(s, NULL));
     assert_null(task_step_attr(NULL, "level"));
     task_program_free(&p);
+    /* values are unescaped: predefined entities and character references */
+    p = parse_ok("<config><log message=\"a &amp; b &lt;c&gt; &quot;d&apos; &#10;&#x41;\"/></config>");
+    assert_string_equal(task_step_attr(&p->steps[0], "message")->raw, "a & b <c> \"d' \nA");
+    task_program_free(&p);
+    /* an escaped "${" is still a template */
+    p = parse_ok("<config><log message=\"&#36;{1 + 1}\"/></config>");
+    assert_non_null(task_step_attr(&p->steps[0], "message")->expr);
+    task_program_free(&p);
 }
 
 /* Several literal references: collected once each. */
