@@ -413,12 +413,62 @@ static void test_recipe_additional_logic(void **state)
     json_decref(r);
 }
 
+
+/* A run left IN_PROGRESS (here by <wait/>) is marked at the next start of the
+ * server and runs again in the device's next session: never silently lost. */
+static void test_interrupted_run_restarts(void **state)
+{
+    (void)state;
+    int64_t mgmt = harness_server_id(&H, "lwdm management (NoSec)");
+    harness_bs_settings(&H, 0, &mgmt, 1, 1); /* the settings task finishes the bootstrap */
+    int64_t g = create_group("waiters");
+    int64_t dev = create_device("wait-000001", g);
+    json_t *b = json_pack("{s:s,s:s,s:s,s:b,s:i}", "name", "waiter", "config",
+                          "<config><log message=\"hello ${device.endpoint}\"/><wait/></config>", "execution",
+                          "onceAndRepeat", "automaticRestart", 1, "priority", 5);
+    char *txt = json_dumps(b, 0);
+    json_t *r = NULL;
+    assert_int_equal(harness_httpf(&H, "POST", txt, &r, "/api/v1/groups/%lld/tasks", (long long)g), 201);
+    int64_t task = json_integer_value(json_object_get(r, "id"));
+    free(txt);
+    json_decref(b);
+    json_decref(r);
+    sim_t *sim = run_sim("wait-", 1, 0, -1);
+    sim_status_t st;
+    sim_device_status(sim_device(sim, 0), &st);
+    assert_int_equal(st.state, SIM_OK);
+    sim_free(&sim);
+    r = report(dev, task, "IN_PROGRESS");
+    assert_true(log_mentions(r, "hello wait-000001"));
+    assert_int_equal(json_integer_value(json_object_get(r, "runs")), 1);
+    json_decref(r);
+    /* restart on the same database */
+    harness_stop(&H);
+    harness_opts_t o = {.bs_timeout_s = 4};
+    harness_start(&H, &o);
+    r = report(dev, task, "IN_PROGRESS");
+    assert_true(log_mentions(r, "interrupted by a server restart"));
+    json_decref(r);
+    sim = run_sim("wait-", 1, 0, -1);
+    sim_free(&sim);
+    for (int i = 0; i < 50; i++) {
+        r = report(dev, task, "IN_PROGRESS");
+        int64_t runs = json_integer_value(json_object_get(r, "runs"));
+        json_decref(r);
+        if (runs == 2)
+            return;
+        usleep(50000);
+    }
+    fail_msg("the interrupted run did not run again");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recipe_external_service),
         cmocka_unit_test(test_recipe_low_level),
         cmocka_unit_test(test_recipe_additional_logic),
+        cmocka_unit_test(test_interrupted_run_restarts),
     };
     return cmocka_run_group_tests_name("integration_tasks", tests, setup, teardown);
 }
