@@ -29,6 +29,8 @@ static int64_t g_srv_a, g_srv_b;
 static struct MHD_Daemon *g_stub;
 static uint16_t g_stub_port;
 static int g_stub_calls;
+static long g_hold_id;      /* the stub holds this device's answer ... */
+static int g_hold_release;  /* ... until the test sets this */
 
 static enum MHD_Result stub_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                    const char *version, const char *data, size_t *size, void **ctx)
@@ -42,6 +44,8 @@ static enum MHD_Result stub_handler(void *cls, struct MHD_Connection *c, const c
     __atomic_add_fetch(&g_stub_calls, 1, __ATOMIC_SEQ_CST);
     char body[64];
     long id = strncmp(url, "/serverFor/", 11) == 0 ? strtol(url + 11, NULL, 10) : -1;
+    for (int i = 0; id == g_hold_id && i < 3000 && !__atomic_load_n(&g_hold_release, __ATOMIC_SEQ_CST); i++)
+        usleep(10000); /* a slow service: at most 30 s */
     unsigned status = 200;
     if (id <= 0) {
         status = 404;
@@ -60,7 +64,7 @@ static void stub_start(uint16_t port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    g_stub = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, port, NULL, NULL, stub_handler, NULL,
+    g_stub = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, port, NULL, NULL, stub_handler, NULL,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
     assert_non_null(g_stub);
     g_stub_port = MHD_get_daemon_info(g_stub, MHD_DAEMON_INFO_BIND_PORT)->port;
@@ -462,12 +466,67 @@ static void test_interrupted_run_restarts(void **state)
     fail_msg("the interrupted run did not run again");
 }
 
+/* A slow HTTP service does not delay other devices: the stub holds device A's
+ * answer until device B has finished its whole bootstrap (which needs its own
+ * <rest> answer and seven CoAP exchanges). If <rest> blocked the network loop,
+ * B could never finish and A would be released only by the stub's timeout. */
+static void test_slow_rest_does_not_block(void **state)
+{
+    (void)state;
+    int64_t g = create_group("slow-rest");
+    int64_t a = create_device("slow-000001", g);
+    int64_t b = create_device("slow-000002", g);
+    char xml[1024];
+    snprintf(xml, sizeof xml,
+             "<config><rest url=\"http://127.0.0.1:%u/serverFor/${device.id}\"><out from=\"serverId\" to=\"s\"/></rest>"
+             "<lwm2mBootstrapCleanse/><lwm2mBootstrapConfiguration serverId=\"${#s}\"/>"
+             "<lwm2mBootstrap performBootstrapFinish=\"true\"/></config>",
+             g_stub_port);
+    json_t *body = json_pack("{s:s,s:s,s:s,s:b,s:i}", "name", "slow", "config", xml, "execution", "onceAndRepeat",
+                             "automaticRestart", 1, "priority", 1);
+    char *txt = json_dumps(body, 0);
+    assert_int_equal(harness_httpf(&H, "POST", txt, NULL, "/api/v1/groups/%lld/tasks", (long long)g), 201);
+    free(txt);
+    json_decref(body);
+    g_hold_id = a;
+    __atomic_store_n(&g_hold_release, 0, __ATOMIC_SEQ_CST);
+    char uri[64];
+    snprintf(uri, sizeof uri, "coap://127.0.0.1:%u", H.bs_coap_port);
+    sim_config_t c;
+    sim_config_init(&c);
+    c.server_uri = uri;
+    c.count = 2;
+    c.ep_prefix = "slow-";
+    c.timeout_ms = 40000;
+    sim_t *sim = NULL;
+    assert_int_equal(sim_new(&c, &sim), 0);
+    assert_int_equal(sim_start(sim), 0);
+    bool b_done_while_a_held = false;
+    for (int i = 0; i < 3000 && sim_step(sim, 10) > 0; i++) {
+        sim_status_t sa, sb;
+        sim_device_status(sim_device(sim, 0), &sa);
+        sim_device_status(sim_device(sim, 1), &sb);
+        if (sb.state == SIM_OK && !__atomic_load_n(&g_hold_release, __ATOMIC_SEQ_CST)) {
+            b_done_while_a_held = sa.state == SIM_RUNNING;
+            __atomic_store_n(&g_hold_release, 1, __ATOMIC_SEQ_CST);
+        }
+    }
+    sim_status_t sa;
+    sim_device_status(sim_device(sim, 0), &sa);
+    sim_free(&sim);
+    g_hold_id = 0;
+    assert_true(b_done_while_a_held);
+    assert_int_equal(sa.state, SIM_OK); /* and A completes once its answer comes */
+    (void)b;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recipe_external_service),
         cmocka_unit_test(test_recipe_low_level),
         cmocka_unit_test(test_recipe_additional_logic),
+        cmocka_unit_test(test_slow_rest_does_not_block),
         cmocka_unit_test(test_interrupted_run_restarts),
     };
     return cmocka_run_group_tests_name("integration_tasks", tests, setup, teardown);
