@@ -722,6 +722,10 @@ static step_rc_t step_rest(task_runner_t *r, const task_step_t *s)
             goto out;
         hs[nh].name = hv[2 * nh];
         hs[nh].value = hv[2 * nh + 1] ? hv[2 * nh + 1] : "";
+        if (strpbrk(hs[nh].name, "\r\n:") || strpbrk(hs[nh].value, "\r\n")) {
+            fail(r, "header '%.40s': a header name or value may not contain a line break", hs[nh].name);
+            goto out;
+        }
         nh++;
     }
     tr_op_t op = {.kind = TR_OP_HTTP,

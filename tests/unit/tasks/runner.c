@@ -374,6 +374,16 @@ static void test_flow(void **state)
     task_runner_free(&r);
     task_program_free(&p);
 
+    /* an evaluated header value cannot smuggle in another header */
+    p = parse("<config><store target=\"v\" value=\"a${'\\n'}X-Evil: 1\"/>"
+              "<rest url=\"http://127.0.0.1:1/x\"><header name=\"X-Id\" value=\"${#v}\"/></rest></config>");
+    r = start(p, &v, LWM2M_CF_NONE);
+    assert_int_equal(task_runner_status(r), TR_ERROR);
+    assert_non_null(strstr(task_runner_summary(r), "line break"));
+    assert_int_equal(g_nops, 0);
+    task_runner_free(&r);
+    task_program_free(&p);
+
     p = parse("<config><lwm2mBootstrapCleanse/></config>");
     r = start(p, &v, LWM2M_CF_NONE);
     answer(r, C(2, 5), "</0/0>");
