@@ -48,6 +48,7 @@ typedef struct api_req {
     unsigned status;              /* for the log line */
     int64_t id;                   /* {id} of the path, if any */
     int64_t id2;                  /* {sub}: the second id of nested paths (/groups/{id}/tasks/{sub}) */
+    const char *route;            /* matched route pattern (static), for metrics; NULL = none */
     int64_t user_id;              /* authenticated caller (0 = none) */
     char domain[API_DOMAIN_MAX];  /* caller's domain */
     db_t *db;
@@ -70,6 +71,8 @@ enum MHD_Result api_send_json(api_req_t *r, unsigned status, json_t *body, const
 enum MHD_Result api_send_page(api_req_t *r, json_t *items, int64_t total, int limit, int offset);
 /* Same with another Content-Type (e.g. "application/problem+json"). */
 enum MHD_Result api_send_typed(api_req_t *r, unsigned status, json_t *body, const char *location, const char *ctype);
+/* Answers with a text body (stolen, malloc'd) of content type ctype. */
+enum MHD_Result api_send_text(api_req_t *r, unsigned status, char *text, const char *ctype);
 /* Answers 204 No Content. */
 enum MHD_Result api_send_empty(api_req_t *r, unsigned status);
 /* Parses the body as a JSON object. On failure answers 400 and returns
@@ -152,6 +155,7 @@ bool api_has_ctl(const char *s);
 
 /* ----------------------------------------------------------- handlers */
 enum MHD_Result api_health_get(api_req_t *r);
+enum MHD_Result api_metrics_get(api_req_t *r);
 enum MHD_Result api_auth_token_post(api_req_t *r);
 enum MHD_Result api_auth_token_delete(api_req_t *r);
 /* Authenticates the request (Bearer token); on failure answers 401 and

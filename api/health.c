@@ -3,6 +3,12 @@
  * hook (api_set_health_hook) says it is stalled. */
 #include "api/api_int.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/common/metrics.h"
+
 #include <sqlite3.h>
 
 enum MHD_Result api_health_get(api_req_t *r)
@@ -32,4 +38,66 @@ enum MHD_Result api_health_get(api_req_t *r)
     }
     json_object_set_new(out, "status", json_string(ok ? "ok" : "fail"));
     return api_send_json(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, out, NULL);
+}
+
+/* GET /metrics (no auth, like /healthz; the API listens on 127.0.0.1 unless
+ * configured otherwise): the process counters (server/common/metrics.h) and
+ * gauges read from the database now. */
+static long long count_query(sqlite3 *h, const char *sql, const char *arg)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = 0;
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (arg)
+            sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+enum MHD_Result api_metrics_get(api_req_t *r)
+{
+    char *base = metrics_render();
+    size_t blen = base ? strlen(base) : 0;
+    size_t cap = blen + 4096;
+    char *out = malloc(cap);
+    if (!out) {
+        free(base);
+        return api_problem(r, 500, "out of memory", NULL);
+    }
+    memcpy(out, base ? base : "", blen);
+    size_t n = blen;
+    free(base);
+    db_t *db = api_req_db(r);
+    if (db) {
+        sqlite3 *h = db_handle(db);
+        n += (size_t)snprintf(
+            out + n, cap - n,
+            "# HELP lwdm_devices Devices by state (registration states come with the management interface).\n"
+            "# TYPE lwdm_devices gauge\n"
+            "lwdm_devices{state=\"known\"} %lld\n"
+            "lwdm_devices{state=\"auto_created\"} %lld\n"
+            "lwdm_devices{state=\"bootstrapped\"} %lld\n"
+            "# HELP lwdm_task_reports Task reports by status.\n"
+            "# TYPE lwdm_task_reports gauge\n",
+            count_query(h, "SELECT count(*) FROM devices", NULL),
+            count_query(h, "SELECT count(*) FROM devices WHERE auto_created", NULL),
+            count_query(h, "SELECT count(*) FROM devices WHERE last_bootstrap_at IS NOT NULL", NULL));
+        for (int i = 0; i < DB_REPORT_STATUS_COUNT; i++)
+            n += (size_t)snprintf(out + n, cap - n, "lwdm_task_reports{status=\"%s\"} %lld\n", db_report_statuses[i],
+                                  count_query(h, "SELECT count(*) FROM task_reports WHERE status = ?1",
+                                              db_report_statuses[i]));
+        n += (size_t)snprintf(out + n, cap - n,
+                              "# HELP lwdm_db_size_bytes Size of the SQLite database (pages in use, without the WAL).\n"
+                              "# TYPE lwdm_db_size_bytes gauge\n"
+                              "lwdm_db_size_bytes %lld\n",
+                              count_query(h, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                                          NULL));
+    }
+    if (n >= cap)
+        n = cap - 1;
+    out[n] = 0;
+    return api_send_text(r, 200, out, "text/plain; version=0.0.4; charset=utf-8");
 }

@@ -9,6 +9,7 @@
  *   last call  -> route, authenticate, run the handler, which queues exactly
  *                 one response. */
 #include "api/api_int.h"
+#include "server/common/metrics.h"
 #include "server/common/log.h"
 
 #include <arpa/inet.h>
@@ -41,6 +42,7 @@ typedef struct {
 
 static const route_t k_routes[] = {
     {"GET", "/healthz", api_health_get, false},
+    {"GET", "/metrics", api_metrics_get, false},
     {"POST", "/api/v1/auth/token", api_auth_token_post, false},
     {"DELETE", "/api/v1/auth/token", api_auth_token_delete, true},
     {"GET", "/api/v1/lwm2m-servers", api_servers_list, true},
@@ -203,11 +205,18 @@ static enum MHD_Result queue(api_req_t *r, unsigned status, char *text, size_t l
     }
     r->status = status;
     r->answered = true;
+    /* counted when queued, so a client never sees its answer before its count */
+    metrics_http(r->route, r->method, status, (double)(mono_us() - r->t0_us) / 1e6);
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     LOG_DEBUG("api", "method=%s path=%s status=%u ms=%.1f", r->method, r->url, status,
               (double)(mono_us() - r->t0_us) / 1000.0);
     return ret;
+}
+
+enum MHD_Result api_send_text(api_req_t *r, unsigned status, char *text, const char *ctype)
+{
+    return queue(r, status, text, text ? strlen(text) : 0, ctype, NULL);
 }
 
 enum MHD_Result api_send_typed(api_req_t *r, unsigned status, json_t *body, const char *location, const char *ctype)
@@ -328,6 +337,7 @@ static enum MHD_Result dispatch(api_req_t *r)
         if (!route_match(k_routes[i].pattern, r->url, len, &id, &id2))
             continue;
         path_known = true;
+        r->route = k_routes[i].pattern;
         if (strcmp(k_routes[i].method, r->method) == 0) {
             hit = &k_routes[i];
             r->id = id;

@@ -34,6 +34,7 @@
 #include "db/db.h"
 #include "server/bootstrap/bs.h"
 #include "server/common/log.h"
+#include "server/common/metrics.h"
 #include "server/firstrun.h"
 #include "server/http_client.h"
 #include "server/lwm2m/registry.h"
@@ -128,6 +129,8 @@ static int on_event(coap_session_t *cs, const coap_event_t ev)
     lwdm_server_t *s = coap_context_get_app_data(coap_session_get_context(cs));
     if (!s || !s->bs)
         return 0;
+    if (ev == COAP_EVENT_DTLS_ERROR)
+        metrics_inc(MC_DTLS_ERRORS);
     switch (ev) {
     case COAP_EVENT_DTLS_CLOSED:
     case COAP_EVENT_DTLS_ERROR:
@@ -153,9 +156,11 @@ static const coap_bin_const_t *psk_for_identity(coap_bin_const_t *identity, coap
     if (s->bs && port == s->bs_coaps_port)
         n = bs_server_psk_lookup(s->bs, identity->s, identity->length, key, sizeof key);
     if (n < 0) {
+        metrics_inc(MC_DTLS_IDENTITY_REFUSED);
         LOGW("dtls", "ep=- event=handshake-refused reason=\"unknown PSK identity\" port=%u", port);
         return NULL; /* immediate fatal alert */
     }
+    metrics_inc(MC_DTLS_IDENTITY_OK);
     out.s = key;
     out.length = (size_t)n;
     return &out; /* libcoap copies it */
@@ -392,6 +397,8 @@ int lwdm_server_run(lwdm_server_t *s)
         if (ht >= 0 && ht < timeout)
             timeout = (int)ht;
         int n = epoll_wait(s->epfd, evs, 16, timeout);
+        struct timespec busy0;
+        clock_gettime(CLOCK_MONOTONIC, &busy0);
         if (n < 0 && errno != EINTR) {
             LOGE("server", "event=epoll-failed err=\"%s\"", strerror(errno));
             return -1;
@@ -427,6 +434,9 @@ int lwdm_server_run(lwdm_server_t *s)
         timer_heap_run(&s->timers, mono_ms());
         http_client_on_timer(s->http, mono_ms());
         bs_server_after_io(s->bs);
+        struct timespec busy1;
+        clock_gettime(CLOCK_MONOTONIC, &busy1);
+        metrics_loop_busy_ns((uint64_t)((busy1.tv_sec - busy0.tv_sec) * 1000000000LL + (busy1.tv_nsec - busy0.tv_nsec)));
         atomic_store(&s->last_pass_ms, mono_ms());
     }
     return 0;

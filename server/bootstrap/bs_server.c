@@ -20,6 +20,7 @@
 #include "server/bootstrap/bs_plan.h"
 #include "server/bootstrap/bs_session.h"
 #include "server/common/log.h"
+#include "server/common/metrics.h"
 #include "server/http_client.h"
 #include "server/lwm2m/codec.h"
 #include "server/tasks/expr.h"
@@ -513,6 +514,10 @@ static void io_task_done(void *ctx, bs_session_t *s, bs_task_t *t)
     run_owner_t *o = t->owner;
     LOGI("tasks", "ep=%s task=\"%s\" event=task-%s summary=\"%s\"", bs_session_endpoint(s), t->name,
          tr_status_name(t->status), t->summary);
+    metrics_inc(t->status == TR_SUCCESS   ? MC_TASK_SUCCESS
+                : t->status == TR_WARNING ? MC_TASK_WARNING
+                : t->status == TR_ERROR   ? MC_TASK_ERROR
+                                          : MC_TASK_IN_PROGRESS);
     if (!o || !o->report_id)
         return;
     tx_begin(bs);
@@ -573,6 +578,7 @@ static int io_send(void *ctx, bs_session_t *s, int method, const lwm2m_path_t *p
             return -1;
         }
     }
+    metrics_coap(true, method);
     coap_mid_t mid = coap_send(c->cs, pdu); /* takes the pdu, even on failure */
     if (mid == COAP_INVALID_MID)
         return -1;
@@ -696,6 +702,7 @@ static void io_done(void *ctx, bs_session_t *s)
         bs->stats.succeeded++;
     else
         bs->stats.failed++;
+    metrics_inc(ok ? MC_BS_SUCCEEDED : MC_BS_FAILED);
     char *steps = bs_session_steps_json(s);
     if (steps && !ok) {
         /* append the reason as a last step */
@@ -779,6 +786,7 @@ static bool valid_endpoint(const char *ep)
 
 static void reply_error(coap_pdu_t *resp, int cls, int detail, const char *msg)
 {
+    metrics_coap(true, (cls << 5) | detail);
     coap_pdu_set_code(resp, (coap_pdu_code_t)COAP_RESPONSE_CODE(cls * 100 + detail));
     if (msg)
         coap_add_data(resp, strlen(msg), (const uint8_t *)msg);
@@ -850,6 +858,7 @@ static int authorise(bs_server_t *bs, coap_session_t *cs, const char *ep, bool h
 static void refuse(bs_server_t *bs, coap_pdu_t *resp, const char *event, const char *who, int code, const char *msg)
 {
     bs->stats.refused++;
+    metrics_inc(MC_BS_REFUSED);
     LOGW("bootstrap", "ep=%s event=%s code=%d.%02d reason=\"%s\"", who, event, code / 100, code % 100, msg);
     reply_error(resp, code / 100, code % 100, msg);
 }
@@ -878,11 +887,13 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
                    coap_pdu_t *resp)
 {
     bs_server_t *bs = coap_resource_get_userdata(r);
+    metrics_coap(false, COAP_REQUEST_CODE_POST);
     if (!is_local_port(cs, bs->cfg.coap_port) && !is_local_port(cs, bs->cfg.coaps_port)) {
         reply_error(resp, 4, 4, NULL);
         return;
     }
     bs->stats.requests++;
+    metrics_inc(MC_BS_REQUESTS);
     char ep[BS_MAX_EP + 2], pcts[16];
     bool have_ep, have_pct, bad_ep, bad_pct;
     query_get(req, "ep", ep, sizeof ep, &have_ep, &bad_ep);
@@ -892,6 +903,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     bs_conn_t *old = conn_of(cs);
     if (old && !old->finished && old->request_mid == coap_pdu_get_mid(req)) {
         /* a retransmitted Request: answer again, do not restart (RFC 7252 §4.5) */
+        metrics_coap(true, LWM2M_CODE(2, 4));
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
         return;
     }
@@ -962,8 +974,10 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     snprintf(uri, sizeof uri, "/bs?%.*s", query ? (int)query->length : 0, query ? (const char *)query->s : "");
     bs_session_note_request(s, uri, COAP_RESPONSE_CODE(204));
     bs->stats.started++;
+    metrics_inc(MC_BS_STARTED);
     LOGI("bootstrap", "ep=%s event=request pct=%d secure=%d", c->dev.endpoint, pct,
              coap_session_get_proto(cs) == COAP_PROTO_DTLS);
+    metrics_coap(true, LWM2M_CODE(2, 4));
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
 }
 
@@ -971,6 +985,7 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
                        coap_pdu_t *resp)
 {
     bs_server_t *bs = coap_resource_get_userdata(r);
+    metrics_coap(false, COAP_REQUEST_CODE_GET);
     if (!is_local_port(cs, bs->cfg.coap_port) && !is_local_port(cs, bs->cfg.coaps_port)) {
         reply_error(resp, 4, 4, NULL);
         return;
@@ -1023,6 +1038,7 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
         return;
     }
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
+    metrics_coap(true, LWM2M_CODE(2, 5));
     /* libcoap serves Block2 from this one body (identical across blocks). */
     if (!coap_add_data_large_response(r, cs, req, resp, query, (uint16_t)cf, -1, 0, len, body,
                                       release_body, body)) {
@@ -1032,6 +1048,7 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
         return;
     }
     bs->stats.packs++;
+    metrics_inc(MC_BS_PACKS);
     char *steps = NULL;
     json_t *arr = json_pack("[{s:s,s:s,s:s,s:I}]", "op", "pack", "path", "/bspack", "code", "2.05", "ms", (json_int_t)0);
     if (arr) {
@@ -1055,6 +1072,7 @@ bool bs_server_on_response(bs_server_t *bs, coap_session_t *cs, const coap_pdu_t
         return false;
     c->awaiting = false;
     int code = coap_pdu_get_code(recv);
+    metrics_coap(false, code);
     int cf = LWM2M_CF_NONE;
     coap_opt_iterator_t it;
     coap_opt_t *o = coap_check_option(recv, COAP_OPTION_CONTENT_FORMAT, &it);
