@@ -291,6 +291,9 @@ static int resolve_psk(bs_server_t *bs, const db_device_t *dev, const db_server_
         snprintf(err, errlen, "server '%s': could not store the generated credentials (sqlite %d)", srv->name, rc);
         return -1;
     }
+    /* Durable before the device receives them: a key the device holds but
+     * the server lost would lock it out. (Once per device and server.) */
+    tx_commit(bs);
     return 0;
 }
 
