@@ -131,6 +131,10 @@ static int on_event(coap_session_t *cs, const coap_event_t ev)
         return 0;
     if (ev == COAP_EVENT_DTLS_ERROR)
         metrics_inc(MC_DTLS_ERRORS);
+    if (ev == COAP_EVENT_SERVER_SESSION_NEW) {
+        bs_server_on_session_new(s->bs, cs);
+        return 0;
+    }
     switch (ev) {
     case COAP_EVENT_DTLS_CLOSED:
     case COAP_EVENT_DTLS_ERROR:
@@ -312,17 +316,15 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
     }
     /* Every coap_io_process() walks all live sessions (LIBCOAP.md "Cost and
      * scale"), so idle ones must not pile up: a bootstrap holds a reference
-     * to its session while it runs; once released, a session is freed after
-     * 30 s idle, and beyond 1,024 unreferenced sessions the least recently
-     * used goes first. Measured (bench/bootstrap): with 2,000 finished
-     * sessions kept, PSK server CPU per bootstrap was ~750 us against ~470.
-     * Trade-off: a DTLS session is unreferenced until its first request, so
-     * more than 1,024 simultaneous handshakes evict the oldest (those clients
-     * retry); it also caps DTLS state at ~10 MB. Smaller limits (16) cut off
-     * handshakes in a 64-device burst; coap_session_disconnected() after
-     * Finish made it slower, not faster. */
+     * to its session while it runs, and so does a DTLS session in handshake
+     * until its first request (bs_server_on_session_new); once released, a
+     * session is freed after 30 s idle, and beyond 64 unreferenced sessions
+     * the least recently used goes first. Measured (bench/bootstrap): 2,000
+     * kept sessions more than doubled the server CPU per bootstrap; without
+     * the handshake references a limit of 16 cut off DTLS handshakes in a
+     * 64-device burst; coap_session_disconnected() after Finish was slower. */
     coap_context_set_session_timeout(s->coap, 30);
-    coap_context_set_max_idle_sessions(s->coap, 1024);
+    coap_context_set_max_idle_sessions(s->coap, 64);
     coap_register_response_handler(s->coap, on_response);
     coap_register_nack_handler(s->coap, on_nack);
     coap_register_event_handler(s->coap, on_event);

@@ -45,6 +45,8 @@ void bs_server_free(bs_server_t **bs);
 bool bs_server_on_response(bs_server_t *bs, struct coap_session_t *cs, const struct coap_pdu_t *sent,
                            const struct coap_pdu_t *recv);
 bool bs_server_on_nack(bs_server_t *bs, struct coap_session_t *cs, int mid, const char *reason);
+/* libcoap created a server session (COAP_EVENT_SERVER_SESSION_NEW). */
+void bs_server_on_session_new(bs_server_t *bs, struct coap_session_t *cs);
 /* A libcoap session is closing (DTLS close, session freed). */
 void bs_server_on_session_closed(bs_server_t *bs, struct coap_session_t *cs);
 /* PSK key for a DTLS identity on the bootstrap endpoint: the device's

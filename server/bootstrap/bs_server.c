@@ -29,7 +29,22 @@
 
 #define BS_MAX_EP 128
 
+/* What a libcoap session's app_data points at */
+enum { BS_APP_CONN = 1, BS_APP_HANDSHAKE = 2 };
+
+/* A DTLS session in handshake, referenced until its first request (or a
+ * deadline): an unreferenced session can be evicted by libcoap's max-idle
+ * limit, which would cut off handshakes in a burst. */
+typedef struct bs_handshake {
+    int kind;                    /* BS_APP_HANDSHAKE */
+    bs_server_t *srv;
+    coap_session_t *cs;          /* referenced */
+    lwdm_timer_t deadline;
+    struct bs_handshake *prev, *next; /* in srv->handshakes */
+} bs_handshake_t;
+
 typedef struct bs_conn {
+    int kind;                    /* BS_APP_CONN */
     bs_server_t *srv;
     coap_session_t *cs;          /* referenced */
     bs_session_t *sess;
@@ -87,6 +102,7 @@ struct bs_server {
     bs_session_io_t io;
     bool tx_open;                /* a write transaction spans the loop pass */
     prog_entry_t *progs;
+    struct bs_handshake *handshakes; /* DTLS sessions referenced until their first request */
     int64_t bs_group_id;         /* the domain's bootstrap group (cached with the config) */
 };
 
@@ -884,13 +900,66 @@ static bool admit(bs_server_t *bs, coap_session_t *cs, const char *ep, bool have
     return true;
 }
 
-static bs_conn_t *conn_of(coap_session_t *cs) { return cs ? coap_session_get_app_data(cs) : NULL; }
+static bs_conn_t *conn_of(coap_session_t *cs)
+{
+    bs_conn_t *c = cs ? coap_session_get_app_data(cs) : NULL;
+    return c && c->kind == BS_APP_CONN ? c : NULL;
+}
+
+static void handshake_release(bs_handshake_t *h)
+{
+    timer_stop(h->srv->cfg.timers, &h->deadline);
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        h->srv->handshakes = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    if (coap_session_get_app_data(h->cs) == h)
+        coap_session_set_app_data(h->cs, NULL);
+    coap_session_release(h->cs);
+    free(h);
+}
+
+static void handshake_deadline(struct timer *t, void *arg)
+{
+    (void)t;
+    handshake_release(arg);
+}
+
+/* The session's first request arrived: the handshake is over. */
+static void handshake_done(coap_session_t *cs)
+{
+    bs_handshake_t *h = coap_session_get_app_data(cs);
+    if (h && h->kind == BS_APP_HANDSHAKE)
+        handshake_release(h);
+}
+
+void bs_server_on_session_new(bs_server_t *bs, coap_session_t *cs)
+{
+    if (coap_session_get_proto(cs) != COAP_PROTO_DTLS || coap_session_get_app_data(cs))
+        return;
+    bs_handshake_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    h->kind = BS_APP_HANDSHAKE;
+    h->srv = bs;
+    h->cs = coap_session_reference(cs);
+    timer_init(&h->deadline, handshake_deadline, h);
+    timer_start(bs->cfg.timers, &h->deadline, now_ms() + 15000);
+    coap_session_set_app_data(cs, h);
+    h->next = bs->handshakes;
+    if (h->next)
+        h->next->prev = h;
+    bs->handshakes = h;
+}
 
 static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
                    coap_pdu_t *resp)
 {
     bs_server_t *bs = coap_resource_get_userdata(r);
     metrics_coap(false, COAP_REQUEST_CODE_POST);
+    handshake_done(cs);
     if (!is_local_port(cs, bs->cfg.coap_port) && !is_local_port(cs, bs->cfg.coaps_port)) {
         reply_error(resp, 4, 4, NULL);
         return;
@@ -937,6 +1006,8 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
         bs_session_cancel(old->sess, "restarted by a new Bootstrap-Request", now_ms());
 
     bs_conn_t *c = calloc(1, sizeof *c);
+    if (c)
+        c->kind = BS_APP_CONN;
     bs_session_t *s = c ? bs_session_new(&bs->io, bs, dev.endpoint, dev.id, pct, bs->cfg.registry, now_ms()) : NULL;
     if (!s) {
         free(c);
@@ -989,6 +1060,7 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
 {
     bs_server_t *bs = coap_resource_get_userdata(r);
     metrics_coap(false, COAP_REQUEST_CODE_GET);
+    handshake_done(cs);
     if (!is_local_port(cs, bs->cfg.coap_port) && !is_local_port(cs, bs->cfg.coaps_port)) {
         reply_error(resp, 4, 4, NULL);
         return;
@@ -1217,6 +1289,8 @@ void bs_server_free(bs_server_t **bsp)
     bs_server_t *bs = bsp ? *bsp : NULL;
     if (!bs)
         return;
+    while (bs->handshakes)
+        handshake_release(bs->handshakes);
     for (bs_conn_t *c = bs->conns; c; c = c->next)
         if (!c->finished)
             bs_session_cancel(c->sess, "server shutting down", now_ms());
