@@ -318,6 +318,20 @@ def _read(path):
         return f.read().decode("utf-8", "replace")
 
 
+def wait_bootstrapped(srv, endpoints, timeout=20):
+    """Devices by endpoint once every one of `endpoints` has a successful last bootstrap.
+    The sim counts a device done when it has answered Finish; the server writes the
+    record at the end of that loop pass, a moment later: poll (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        devices = {d["endpoint"]: d for d in srv.devices()}
+        missing = [ep for ep in endpoints if bootstrap_status(devices.get(ep, {})) != "success"]
+        if not missing or time.monotonic() > deadline:
+            assert not missing, "no successful bootstrap recorded for %s" % missing[:10]
+            return devices
+        time.sleep(0.1)
+
+
 def bootstrap_status(dev):
     """lastBootstrap.status of a device representation (None if never)."""
     lb = dev.get("lastBootstrap")

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from lwdm_e2e import (Lwdm, parse_summary, procs, require_binaries, sim_args, sim_results,  # noqa: F401
+from lwdm_e2e import (Lwdm, wait_bootstrapped, parse_summary, procs, require_binaries, sim_args, sim_results,  # noqa: F401
                       sqlite_integrity, start_sim, wait_sim, _read)
 
 KEY = "3f1c9a7be2d04c5a8e6f0b1d2c3e4f50"   # PSK of the DTLS devices (hex)
@@ -77,7 +77,7 @@ def test_bootstrap_nosec_versions_formats_and_psk(procs, tmp_path):
         rc, out, err = wait_sim(p, timeout=60)
         check_sim(rc, out, err, eps, mgmt_uri)
 
-    devices = {d["endpoint"]: d for d in srv.devices()}
+    devices = wait_bootstrapped(srv, [ep for _, eps in sims for ep in eps])
     all_eps = psk_eps + [ep for _, _, prefix in NOSEC_RUNS for ep in endpoints(prefix, 4)]
     assert sorted(devices) == sorted(all_eps)
     for ep in all_eps:
@@ -136,6 +136,7 @@ def test_kill9_mid_bootstrap_loses_nothing(procs, tmp_path):
     rc, out, err = wait_sim(start_sim(procs, tmp_path, sim_args(srv.ports["bs_coap"], 10, "pre-",
                                                                 extra=["--timeout", "20"]), "sim-pre"))
     check_sim(rc, out, err, endpoints("pre-", 10))
+    wait_bootstrapped(srv, endpoints("pre-", 10))
     before = _snapshot(srv)
     assert len(before["servers"]) == 5
     assert all(before["devices"][ep]["lastBootstrap"]["status"] == "success" for ep in endpoints("pre-", 10))
@@ -214,8 +215,16 @@ def test_kill9_mid_bootstrap_loses_nothing(procs, tmp_path):
             if line.startswith("ep="):
                 # both management servers of the settings, the seeded one and the extra one
                 assert "servers=2 " in line and mgmt_uri in line and "coap://192.0.2.7:5683" in line, line
-    final = {d["endpoint"]: d for d in srv.devices()}
-    for ep in run2_eps + endpoints("post-", 5) + endpoints("stall-", 3):
-        assert final[ep]["lastBootstrap"]["status"] == "success", (ep, final[ep]["lastBootstrap"])
+    # the sim counts a device done when it has answered Finish; the server writes the
+    # record at the end of that loop pass: poll (bounded)
+    want = run2_eps + endpoints("post-", 5) + endpoints("stall-", 3)
+    deadline = time.monotonic() + 20
+    while True:
+        final = {d["endpoint"]: d for d in srv.devices()}
+        missing = [ep for ep in want if not (final[ep]["lastBootstrap"] or {}).get("status") == "success"]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not missing, [(ep, final[ep]["lastBootstrap"]) for ep in missing]
     assert len(final) == 10 + 50 + 3 + 5
     assert srv.stop() == 0

@@ -1,6 +1,7 @@
 """GET /metrics: Prometheus text format, and the counters move with what the
 server does (bootstraps, refusals, CoAP messages, HTTP requests, task runs)."""
 import re
+import time
 import urllib.request
 
 from lwdm_e2e import (CoapClient, Lwdm, POST, procs, request, require_binaries, run, sim_args,  # noqa: F401
@@ -49,7 +50,17 @@ def test_metrics_follow_the_server(procs, tmp_path):
     s.login()
     s.api("GET", "/devices")
 
-    m1 = scrape(s)
+    # the sim is done when it has answered Finish; the server counts the bootstrap when
+    # it reads that answer and writes the record at the end of the loop pass: poll
+    deadline = time.monotonic() + 20
+    while True:
+        m1 = scrape(s)
+        settled = (m1.get('lwdm_bootstraps_total{result="succeeded"}', 0) -
+                   m0.get('lwdm_bootstraps_total{result="succeeded"}', 0) >= 5 and
+                   m1.get('lwdm_devices{state="bootstrapped"}', 0) - m0.get('lwdm_devices{state="bootstrapped"}', 0) >= 5)
+        if settled or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     d = lambda k: m1.get(k, 0) - m0.get(k, 0)  # noqa: E731
     assert d('lwdm_bootstrap_requests_total') == 6
     assert d('lwdm_bootstraps_total{result="started"}') == 5
