@@ -109,25 +109,29 @@ static void check_all_ok(sim_t *sim)
     }
 }
 
-/* The device's stored bootstrap record has `status`. The sim counts a device
- * done when it has answered Finish, a moment before the server has read that
- * answer and written the record, so this polls (bounded). */
-static void check_db_record(const char *ep, const char *status)
+/* The device (JSON, caller decrefs) once its stored bootstrap record has
+ * `status`. The sim counts a device done when it has answered Finish (or
+ * given up), a moment before the server has read that answer and written the
+ * record, so this polls (bounded). */
+static json_t *wait_record(const char *ep, const char *status)
 {
-    const char *got = NULL;
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 200; i++) {
         json_t *d = harness_device(&H, ep);
         if (!d)
             fail_msg("device %s not in the API", ep);
-        json_t *lb = json_object_get(d, "lastBootstrap");
-        got = json_string_value(json_object_get(lb, "status"));
-        int ok = got && !strcmp(got, status) && json_is_string(json_object_get(d, "lastBootstrapAt"));
+        const char *got = json_string_value(json_object_get(json_object_get(d, "lastBootstrap"), "status"));
+        if (got && !strcmp(got, status) && json_is_string(json_object_get(d, "lastBootstrapAt")))
+            return d;
         json_decref(d);
-        if (ok)
-            return;
         usleep(50000);
     }
     fail_msg("device %s: last bootstrap status is not '%s'", ep, status);
+    return NULL;
+}
+
+static void check_db_record(const char *ep, const char *status)
+{
+    json_decref(wait_record(ep, status));
 }
 
 /* 100 NoSec devices, three versions and three formats, unknown to the DB
@@ -394,18 +398,7 @@ static void test_finish_rejected(void **state)
     sim_device_status(sim_device(sim, 0), &st);
     assert_int_equal(st.state, SIM_FAILED);
     sim_free(&sim);
-    /* results are written at the end of the server's loop pass: give it a moment */
-    json_t *d = NULL;
-    for (int i = 0; i < 50; i++) {
-        d = harness_device(&H, "rej406-000001");
-        if (d && json_object_get(d, "lastBootstrap") && !json_is_null(json_object_get(d, "lastBootstrap")))
-            break;
-        json_decref(d);
-        d = NULL;
-        usleep(100000);
-    }
-    assert_non_null(d);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(d, "lastBootstrap"), "status")), "failed");
+    json_t *d = wait_record("rej406-000001", "failed");
     assert_true(steps_have(d, "finish", "4.06"));
     json_decref(d);
     /* the same device bootstraps fine the next time */
@@ -435,18 +428,7 @@ static void test_device_stalls(void **state)
     c.timeout_ms = 3000;
     sim_t *sim = run_sim(&c);
     sim_free(&sim);
-    json_t *d = NULL;
-    for (int i = 0; i < 100; i++) {
-        d = harness_device(&H, "stall-000001");
-        if (d && json_object_get(d, "lastBootstrap") && !json_is_null(json_object_get(d, "lastBootstrap")))
-            break;
-        json_decref(d);
-        d = NULL;
-        usleep(100000);
-    }
-    assert_non_null(d);
-    json_t *lb = json_object_get(d, "lastBootstrap");
-    assert_string_equal(json_string_value(json_object_get(lb, "status")), "failed");
+    json_t *d = wait_record("stall-000001", "failed");
     assert_true(steps_have(d, "failed", NULL));
     json_decref(d);
 }
