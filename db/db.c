@@ -427,31 +427,5 @@ int db_list_page(db_t *db, const char *count_sql, const char *list_sql, const ch
     db_bind_text_or_null(st, 2, q);
     sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
     sqlite3_bind_int(st, 4, offset > 0 ? offset : 0);
-    char *arr = NULL;
-    size_t cnt = 0, cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            char *na = realloc(arr, nc * elem_size);
-            if (!na) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            arr = na;
-            cap = nc;
-        }
-        memset(arr + cnt * elem_size, 0, elem_size);
-        rc = read_row(db, st, arr + cnt * elem_size);
-        if (rc != SQLITE_OK)
-            break;
-        cnt++;
-    }
-    db_stmt_done(st);
-    if (rc != SQLITE_DONE) {
-        free_list(arr, cnt);
-        return rc;
-    }
-    *out = arr;
-    *n = cnt;
-    return SQLITE_OK;
+    return db_rows_collect(db, st, elem_size, read_row, free_list, out, n);
 }

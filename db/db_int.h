@@ -75,5 +75,8 @@ int db_rows_collect(db_t *db, sqlite3_stmt *st, size_t elem_size, db_read_row_fn
 /* Reads a single int64 from a statement bound by the caller (first column of
  * the first row); SQLITE_NOTFOUND when there is no row. Gives it back. */
 int db_stmt_int64(sqlite3_stmt *st, int64_t *out);
+/* Steps an already bound statement expected to yield at most one row: fills
+ * *out with read_row (SQLITE_OK), or SQLITE_NOTFOUND; gives the statement back. */
+int db_row_one(db_t *db, sqlite3_stmt *st, db_read_row_fn read_row, void *out);
 
 #endif

@@ -105,8 +105,9 @@ static int read_creds(db_t *db, sqlite3_stmt *st, int col, db_credentials_t *c)
     return rc;
 }
 
-static int read_row(db_t *db, sqlite3_stmt *st, db_device_t *d)
+static int read_row(db_t *db, sqlite3_stmt *st, void *elem)
 {
+    db_device_t *d = elem;
     memset(d, 0, sizeof *d);
     d->id = sqlite3_column_int64(st, 0);
     d->domain = db_column_strdup(st, 1);
@@ -131,17 +132,6 @@ static int read_row(db_t *db, sqlite3_stmt *st, db_device_t *d)
     return rc;
 }
 
-static int get_one(db_t *db, sqlite3_stmt *st, db_device_t *out)
-{
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        rc = read_row(db, st, out);
-    else if (rc == SQLITE_DONE)
-        rc = SQLITE_NOTFOUND;
-    db_stmt_done(st);
-    return rc;
-}
-
 int db_device_get(db_t *db, int64_t id, db_device_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -149,7 +139,7 @@ int db_device_get(db_t *db, int64_t id, db_device_t *out)
     if (!st)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, id);
-    return get_one(db, st, out);
+    return db_row_one(db, st, read_row, out);
 }
 
 int db_device_get_by_endpoint(db_t *db, const char *domain, const char *endpoint, db_device_t *out)
@@ -160,7 +150,7 @@ int db_device_get_by_endpoint(db_t *db, const char *domain, const char *endpoint
         return SQLITE_ERROR;
     sqlite3_bind_text(st, 1, domain ? domain : "/", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, endpoint, -1, SQLITE_STATIC);
-    return get_one(db, st, out);
+    return db_row_one(db, st, read_row, out);
 }
 
 int db_device_get_by_bs_identity(db_t *db, const void *identity, size_t len, db_device_t *out)
@@ -170,7 +160,7 @@ int db_device_get_by_bs_identity(db_t *db, const void *identity, size_t len, db_
     if (!st)
         return SQLITE_ERROR;
     sqlite3_bind_text(st, 1, identity, (int)len, SQLITE_STATIC);
-    return get_one(db, st, out);
+    return db_row_one(db, st, read_row, out);
 }
 
 int db_device_get_by_mgmt_identity(db_t *db, const void *identity, size_t len, db_device_t *out)
@@ -180,10 +170,8 @@ int db_device_get_by_mgmt_identity(db_t *db, const void *identity, size_t len, d
     if (!st)
         return SQLITE_ERROR;
     sqlite3_bind_text(st, 1, identity, (int)len, SQLITE_STATIC);
-    return get_one(db, st, out);
+    return db_row_one(db, st, read_row, out);
 }
-
-static int read_row_any(db_t *db, sqlite3_stmt *st, void *elem) { return read_row(db, st, elem); }
 
 static void free_list_any(void *list, size_t n)
 {
@@ -195,7 +183,7 @@ int db_device_list(db_t *db, const char *domain, const char *q, int limit, int o
                    db_device_t **out, size_t *n, int64_t *total)
 {
     void *arr = NULL;
-    int rc = db_list_page(db, SQL_COUNT, SQL_LIST, domain, q, limit, offset, sizeof(db_device_t), read_row_any,
+    int rc = db_list_page(db, SQL_COUNT, SQL_LIST, domain, q, limit, offset, sizeof(db_device_t), read_row,
                           free_list_any, &arr, n, total);
     *out = arr;
     return rc;

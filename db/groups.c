@@ -123,13 +123,7 @@ int db_group_get(db_t *db, int64_t id, db_group_t *out)
     if (!st)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        rc = read_row(db, st, out);
-    else if (rc == SQLITE_DONE)
-        rc = SQLITE_NOTFOUND;
-    db_stmt_done(st);
-    return rc;
+    return db_row_one(db, st, read_row, out);
 }
 
 int db_group_list(db_t *db, const char *domain, const char *q, int limit, int offset, db_group_t **out, size_t *n,

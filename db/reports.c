@@ -277,13 +277,7 @@ int db_report_get(db_t *db, int64_t report_id, db_report_t *out)
     if (!st)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, report_id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        rc = read_row(db, st, out);
-    else if (rc == SQLITE_DONE)
-        rc = SQLITE_NOTFOUND;
-    db_stmt_done(st);
-    return rc;
+    return db_row_one(db, st, read_row, out);
 }
 
 static int read_line(db_t *db, sqlite3_stmt *st, void *elem)

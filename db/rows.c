@@ -51,3 +51,14 @@ int db_stmt_int64(sqlite3_stmt *st, int64_t *out)
     db_stmt_done(st);
     return rc & 0xff;
 }
+
+int db_row_one(db_t *db, sqlite3_stmt *st, db_read_row_fn read_row, void *out)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = read_row(db, st, out);
+    else if (rc == SQLITE_DONE)
+        rc = SQLITE_NOTFOUND;
+    db_stmt_done(st);
+    return rc & 0xff;
+}

@@ -92,8 +92,9 @@ static int64_t col_int_or(sqlite3_stmt *st, int c, int64_t dflt)
 }
 
 /* Reads the current row into *s (zeroed first). */
-static int read_row(db_t *db, sqlite3_stmt *st, db_server_t *s)
+static int read_row(db_t *db, sqlite3_stmt *st, void *elem)
 {
+    db_server_t *s = elem;
     memset(s, 0, sizeof *s);
     s->id = sqlite3_column_int64(st, 0);
     s->domain = db_column_strdup(st, 1);
@@ -234,17 +235,6 @@ int db_server_update(db_t *db, db_server_t *s)
     return SQLITE_OK;
 }
 
-static int get_one(db_t *db, sqlite3_stmt *st, db_server_t *out)
-{
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        rc = read_row(db, st, out);
-    else if (rc == SQLITE_DONE)
-        rc = SQLITE_NOTFOUND;
-    db_stmt_done(st);
-    return rc;
-}
-
 int db_server_get(db_t *db, int64_t id, db_server_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -252,7 +242,7 @@ int db_server_get(db_t *db, int64_t id, db_server_t *out)
     if (!st)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, id);
-    return get_one(db, st, out);
+    return db_row_one(db, st, read_row, out);
 }
 
 int db_server_get_by_name(db_t *db, const char *domain, const char *name, db_server_t *out)
@@ -263,10 +253,8 @@ int db_server_get_by_name(db_t *db, const char *domain, const char *name, db_ser
         return SQLITE_ERROR;
     sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    return get_one(db, st, out);
+    return db_row_one(db, st, read_row, out);
 }
-
-static int read_row_any(db_t *db, sqlite3_stmt *st, void *elem) { return read_row(db, st, elem); }
 
 static void free_list_any(void *list, size_t n)
 {
@@ -278,7 +266,7 @@ int db_server_list(db_t *db, const char *domain, const char *q, int limit, int o
                    db_server_t **out, size_t *n, int64_t *total)
 {
     void *arr = NULL;
-    int rc = db_list_page(db, SQL_COUNT, SQL_LIST, domain, q, limit, offset, sizeof(db_server_t), read_row_any,
+    int rc = db_list_page(db, SQL_COUNT, SQL_LIST, domain, q, limit, offset, sizeof(db_server_t), read_row,
                           free_list_any, &arr, n, total);
     *out = arr;
     return rc;
