@@ -50,22 +50,8 @@ int db_bs_settings_get(db_t *db, const char *domain, db_bs_settings_t *out)
     if (!st)
         return SQLITE_ERROR;
     sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
-    size_t cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n_management == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            int64_t *na = realloc(out->management_server_ids, nc * sizeof *na);
-            if (!na) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            out->management_server_ids = na;
-            cap = nc;
-        }
-        out->management_server_ids[out->n_management++] = sqlite3_column_int64(st, 0);
-    }
-    db_stmt_done(st);
-    if (rc != SQLITE_DONE) {
+    rc = db_rows_int64(st, &out->management_server_ids, &out->n_management);
+    if (rc != SQLITE_OK) {
         db_bs_settings_free(out);
         return rc;
     }

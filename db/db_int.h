@@ -78,5 +78,8 @@ int db_stmt_int64(sqlite3_stmt *st, int64_t *out);
 /* Steps an already bound statement expected to yield at most one row: fills
  * *out with read_row (SQLITE_OK), or SQLITE_NOTFOUND; gives the statement back. */
 int db_row_one(db_t *db, sqlite3_stmt *st, db_read_row_fn read_row, void *out);
+/* Steps an already bound statement and collects column 0 of every row as
+ * int64 (*ids malloc'd, NULL when none); gives the statement back. */
+int db_rows_int64(sqlite3_stmt *st, int64_t **ids, size_t *n);
 
 #endif

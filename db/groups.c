@@ -405,25 +405,10 @@ int db_group_members(db_t *db, int64_t group_id, const char *q, int limit, int o
     sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
     sqlite3_bind_int(st, 4, offset > 0 ? offset : 0);
     int64_t *ids = NULL;
-    size_t cnt = 0, cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            int64_t *na = realloc(ids, nc * sizeof *na);
-            if (!na) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            ids = na;
-            cap = nc;
-        }
-        ids[cnt++] = sqlite3_column_int64(st, 0);
-    }
-    db_stmt_done(st);
-    if (rc != SQLITE_DONE) {
-        free(ids);
+    size_t cnt = 0;
+    rc = db_rows_int64(st, &ids, &cnt);
+    if (rc != SQLITE_OK)
         return rc;
-    }
     db_device_t *arr = cnt ? calloc(cnt, sizeof *arr) : NULL;
     if (cnt && !arr) {
         free(ids);
@@ -446,36 +431,6 @@ int db_group_members(db_t *db, int64_t group_id, const char *q, int limit, int o
     return SQLITE_OK;
 }
 
-static int collect_ids(sqlite3_stmt *st, int64_t **ids, size_t *n)
-{
-    *ids = NULL;
-    *n = 0;
-    int64_t *arr = NULL;
-    size_t cnt = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            int64_t *na = realloc(arr, nc * sizeof *na);
-            if (!na) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            arr = na;
-            cap = nc;
-        }
-        arr[cnt++] = sqlite3_column_int64(st, 0);
-    }
-    db_stmt_done(st);
-    if (rc != SQLITE_DONE) {
-        free(arr);
-        return rc;
-    }
-    *ids = arr;
-    *n = cnt;
-    return SQLITE_OK;
-}
-
 int db_device_groups(db_t *db, int64_t device_id, int64_t **ids, size_t *n)
 {
     *ids = NULL;
@@ -484,7 +439,7 @@ int db_device_groups(db_t *db, int64_t device_id, int64_t **ids, size_t *n)
     if (!st)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, device_id);
-    return collect_ids(st, ids, n);
+    return db_rows_int64(st, ids, n);
 }
 
 /* ------------------------------------------------------- setting values */

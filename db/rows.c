@@ -62,3 +62,33 @@ int db_row_one(db_t *db, sqlite3_stmt *st, db_read_row_fn read_row, void *out)
     db_stmt_done(st);
     return rc & 0xff;
 }
+
+int db_rows_int64(sqlite3_stmt *st, int64_t **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    int64_t *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            int64_t *na = realloc(arr, nc * sizeof *na);
+            if (!na) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            arr = na;
+            cap = nc;
+        }
+        arr[cnt++] = sqlite3_column_int64(st, 0);
+    }
+    db_stmt_done(st);
+    if (rc != SQLITE_DONE) {
+        free(arr);
+        return rc;
+    }
+    *ids = arr;
+    *n = cnt;
+    return SQLITE_OK;
+}

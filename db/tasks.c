@@ -82,23 +82,7 @@ static int load_refs(db_t *db, db_task_t *t)
     if (!st)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, t->id);
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (t->n_server_ids == cap) {
-            size_t nc = cap ? cap * 2 : 4;
-            int64_t *na = realloc(t->server_ids, nc * sizeof *na);
-            if (!na) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            t->server_ids = na;
-            cap = nc;
-        }
-        t->server_ids[t->n_server_ids++] = sqlite3_column_int64(st, 0);
-    }
-    db_stmt_done(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return db_rows_int64(st, &t->server_ids, &t->n_server_ids);
 }
 
 /* Reads the TASK_COLS of the current row (without the server refs). */
