@@ -65,8 +65,6 @@ static int64_t mono_ms(void)
 }
 
 /* ------------------------------------------------------------- libcoap glue */
-static lwdm_server_t *g_log_owner; /* libcoap's log handler has no user pointer */
-
 /* libcoap 4.3.1 has no per-context user pointer: a small table maps contexts to
  * servers (more than one server per process only happens in tests). */
 #define MAX_SERVERS 8
@@ -294,7 +292,6 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
         goto fail;
     }
     coap_startup();
-    g_log_owner = s;
     coap_set_log_handler(coap_log_handler);
     coap_set_log_level(cfg->log_level <= LOG_LVL_DEBUG ? LOG_INFO : LOG_WARNING);
     coap_dtls_set_log_level(LOG_ERR);
@@ -467,8 +464,6 @@ void lwdm_server_close(lwdm_server_t **sp)
         coap_free_context(s->coap);
         s->coap = NULL;
     }
-    if (g_log_owner == s)
-        g_log_owner = NULL;
     timer_heap_free(&s->timers);
     if (s->epfd >= 0)
         close(s->epfd);
@@ -489,4 +484,3 @@ uint16_t lwdm_server_bs_coaps_port(const lwdm_server_t *s) { return s->bs_coaps_
 uint16_t lwdm_server_coap_port(const lwdm_server_t *s) { return s->coap_port; }
 uint16_t lwdm_server_coaps_port(const lwdm_server_t *s) { return s->coaps_port; }
 const char *lwdm_server_generated_password(const lwdm_server_t *s) { return s->gen_pw[0] ? s->gen_pw : NULL; }
-struct bs_server *lwdm_server_bs(lwdm_server_t *s) { return s->bs; }

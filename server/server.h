@@ -28,8 +28,5 @@ uint16_t lwdm_server_coap_port(const lwdm_server_t *s);
 uint16_t lwdm_server_coaps_port(const lwdm_server_t *s);
 /* The admin password generated on first start (NULL if none was generated). */
 const char *lwdm_server_generated_password(const lwdm_server_t *s);
-/* Bootstrap counters (loop thread only, or after run returned). */
-struct bs_server;
-struct bs_server *lwdm_server_bs(lwdm_server_t *s);
 
 #endif

@@ -31,11 +31,6 @@ typedef struct {
     struct http_client *http;     /* for <rest>, borrowed; NULL = <rest> fails */
 } bs_server_config_t;
 
-typedef struct {
-    uint64_t requests, started, succeeded, failed, refused, packs;
-    size_t active;
-} bs_stats_t;
-
 int bs_server_new(const bs_server_config_t *cfg, bs_server_t **out);
 /* Cancels running sessions (recording them as failed) and flushes. */
 void bs_server_free(bs_server_t **bs);
@@ -56,6 +51,5 @@ int bs_server_psk_lookup(bs_server_t *bs, const uint8_t *identity, size_t idlen,
  * has left by then), writes finished sessions' records to the DB in one
  * transaction, frees them. */
 void bs_server_after_io(bs_server_t *bs);
-void bs_server_stats(const bs_server_t *bs, bs_stats_t *out);
 
 #endif

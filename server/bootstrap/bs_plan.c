@@ -15,43 +15,6 @@ void bs_account_clear(bs_account_t *a)
     memset(a, 0, sizeof *a);
 }
 
-void bs_ops_init(bs_ops_t *o) { memset(o, 0, sizeof *o); }
-
-void bs_ops_clear(bs_ops_t *o)
-{
-    for (size_t i = 0; i < o->n; i++)
-        free(o->ops[i].payload);
-    free(o->ops);
-    memset(o, 0, sizeof *o);
-}
-
-int bs_ops_add(bs_ops_t *o, bs_op_kind_t kind, const lwm2m_path_t *path, int cf, uint8_t *payload, size_t len)
-{
-    if (o->n == o->cap) {
-        size_t nc = o->cap ? o->cap * 2 : 8;
-        bs_op_t *no = realloc(o->ops, nc * sizeof *no);
-        if (!no) {
-            free(payload);
-            return LWM2M_ERR_INTERNAL;
-        }
-        o->ops = no;
-        o->cap = nc;
-    }
-    bs_op_t *op = &o->ops[o->n++];
-    op->kind = kind;
-    op->path = path ? *path : lwm2m_path_make(0, 0, 0, 0, 0);
-    op->cf = cf;
-    op->payload = payload;
-    op->len = len;
-    return 0;
-}
-
-const char *bs_op_name(bs_op_kind_t k)
-{
-    static const char *const names[] = {"discover", "read", "delete", "write", "finish"};
-    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
-}
-
 bool bs_cf_is_lwm2m(int cf)
 {
     switch (cf) {
@@ -64,19 +27,7 @@ bool bs_cf_is_lwm2m(int cf)
     }
 }
 
-int bs_choose_cf(int pct, int version)
-{
-    /* Only hierarchical formats can carry an instance write. */
-    if (pct == LWM2M_CF_TLV || pct == LWM2M_CF_SENML_JSON || pct == LWM2M_CF_SENML_CBOR)
-        return pct;
-    if (pct == LWM2M_CF_OLD_TLV)
-        return LWM2M_CF_TLV;
-    if (pct == LWM2M_CF_NONE && (version == 0 || version == LWM2M_V1_0))
-        return LWM2M_CF_TLV;
-    return LWM2M_CF_SENML_CBOR;
-}
-
-int bs_security_mode_value(int m)
+static int security_mode_value(int m)
 {
     switch (m) {
     case DB_SEC_PSK: return 0;
@@ -107,7 +58,7 @@ static int add_security(lwm2m_records_t *rs, const bs_account_t *a, uint16_t iid
     int rc = 0;
     p = P(0); rc |= lwm2m_records_add_string(rs, &p, s->uri ? s->uri : "");
     p = P(1); rc |= lwm2m_records_add_bool(rs, &p, bs);
-    p = P(2); rc |= lwm2m_records_add_int(rs, &p, bs_security_mode_value(s->security_mode));
+    p = P(2); rc |= lwm2m_records_add_int(rs, &p, security_mode_value(s->security_mode));
     p = P(3); rc |= lwm2m_records_add_opaque(rs, &p, a->identity, a->identity_len);
     p = P(4); rc |= lwm2m_records_add_opaque(rs, &p, s->server_cert, s->server_cert ? s->server_cert_len : 0);
     p = P(5); rc |= lwm2m_records_add_opaque(rs, &p, a->secret, a->secret_len);
@@ -154,69 +105,6 @@ int bs_plan_account(const bs_account_t *a, uint16_t sec_iid, int srv_iid, lwm2m_
         rc = lwm2m_records_add(out, &tmp.recs[i]);
     lwm2m_records_clear(&tmp);
     return rc;
-}
-
-int bs_plan_records(const bs_account_t *accts, size_t n, int bs_iid, lwm2m_records_t *out)
-{
-    return bs_plan_records_ex(accts, n, bs_iid, 0, false, out);
-}
-
-int bs_plan_records_ex(const bs_account_t *accts, size_t n, int bs_iid, uint16_t min_iid, bool skip_bs_accounts,
-                       lwm2m_records_t *out)
-{
-    lwm2m_records_t tmp;
-    lwm2m_records_init(&tmp);
-    const uint16_t reserved = (uint16_t)(bs_iid == BS_IID_UNKNOWN ? 0 : bs_iid);
-    uint16_t next_sec = min_iid;
-    uint16_t next_srv = 0;
-    bool bs_written = false;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        const db_server_t *s = accts[i].srv;
-        if (s->type == DB_SRV_BOOTSTRAP) {
-            if (bs_written || skip_bs_accounts) /* at most one BS account (Core §6.1.2) */
-                continue;
-            rc = add_security(&tmp, &accts[i], reserved);
-            bs_written = true;
-            continue;
-        }
-        if (next_sec == reserved)
-            next_sec++;
-        rc = add_security(&tmp, &accts[i], next_sec++);
-        if (rc == 0)
-            rc = add_server(&tmp, s, next_srv++);
-    }
-    if (rc != 0) {
-        lwm2m_records_clear(&tmp);
-        return rc;
-    }
-    for (size_t i = 0; i < tmp.n && rc == 0; i++)
-        rc = lwm2m_records_add(out, &tmp.recs[i]);
-    lwm2m_records_clear(&tmp);
-    return rc;
-}
-
-int bs_plan_writes(const lwm2m_records_t *recs, int cf, bs_ops_t *ops)
-{
-    size_t i = 0;
-    while (i < recs->n) {
-        lwm2m_path_t inst = lwm2m_path_make(2, recs->recs[i].path.ids[0], recs->recs[i].path.ids[1], 0, 0);
-        lwm2m_records_t one;
-        lwm2m_records_init(&one);
-        int rc = 0;
-        while (i < recs->n && lwm2m_path_starts_with(&recs->recs[i].path, &inst) && rc == 0)
-            rc = lwm2m_records_add(&one, &recs->recs[i++]);
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        if (rc == 0)
-            rc = lwm2m_encode(cf, &inst, &one, &buf, &len);
-        lwm2m_records_clear(&one);
-        if (rc == 0)
-            rc = bs_ops_add(ops, BS_OP_WRITE, &inst, cf, buf, len);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
 }
 
 int bs_plan_pack(const lwm2m_records_t *recs, int cf, uint8_t **out, size_t *outlen)

@@ -73,6 +73,7 @@ typedef struct {
 typedef struct prog_entry {
     int64_t task_id, updated_at;
     task_program_t *prog;
+    expr_t *cond;                /* the task's condition, compiled; NULL = none */
     int refs;
     bool stale;
     struct prog_entry *next;
@@ -98,7 +99,6 @@ struct bs_server {
     db_bs_settings_t settings;
     db_server_t *servers;        /* bootstrap server (if any) last */
     size_t nservers;
-    bs_stats_t stats;
     bs_session_io_t io;
     bool tx_open;                /* a write transaction spans the loop pass */
     prog_entry_t *progs;
@@ -313,23 +313,30 @@ static int resolve_psk(bs_server_t *bs, const db_device_t *dev, const db_server_
     return 0;
 }
 
-static int build_accounts(bs_server_t *bs, const db_device_t *dev, bs_account_t **out, size_t *n, char *err,
-                          size_t errlen)
+/* The management accounts of the bootstrap settings for a device (for
+ * Bootstrap-Pack), with per-device credentials resolved. */
+static int pack_accounts(bs_server_t *bs, const db_device_t *dev, bs_account_t **out, size_t *n, char *err,
+                         size_t errlen)
 {
     bs_account_t *a = calloc(bs->nservers ? bs->nservers : 1, sizeof *a);
+    size_t k = 0;
     if (!a)
         return -1;
     for (size_t i = 0; i < bs->nservers; i++) {
-        a[i].srv = &bs->servers[i];
-        if (bs->servers[i].security_mode == DB_SEC_PSK && resolve_psk(bs, dev, &bs->servers[i], &a[i], err, errlen) != 0) {
-            for (size_t j = 0; j <= i; j++)
+        const db_server_t *srv = &bs->servers[i];
+        if (srv->type == DB_SRV_BOOTSTRAP)
+            continue;
+        a[k].srv = srv;
+        if (srv->security_mode == DB_SEC_PSK && resolve_psk(bs, dev, srv, &a[k], err, errlen) != 0) {
+            for (size_t j = 0; j <= k; j++)
                 bs_account_clear(&a[j]);
             free(a);
             return -1;
         }
+        k++;
     }
     *out = a;
-    *n = bs->nservers;
+    *n = k;
     return 0;
 }
 
@@ -344,6 +351,7 @@ static void prog_release(bs_server_t *bs, prog_entry_t *pe)
             break;
         }
     task_program_free(&pe->prog);
+    expr_free(&pe->cond);
     free(pe);
 }
 
@@ -369,13 +377,21 @@ static prog_entry_t *prog_get(bs_server_t *bs, const db_task_t *t, char *err, si
         snprintf(err, errlen, "%s", e.msg);
         return NULL;
     }
+    expr_t *cond = NULL;
+    expr_error_t ce;
+    if (t->condition && t->condition[0] && expr_compile(t->condition, &cond, &ce) != 0) {
+        task_program_free(&prog);
+        snprintf(err, errlen, "condition: %s", ce.msg);
+        return NULL;
+    }
     prog_entry_t *pe = calloc(1, sizeof *pe);
     if (!pe) {
         task_program_free(&prog);
+        expr_free(&cond);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    *pe = (prog_entry_t){t->id, t->updated_at, prog, 1, false, bs->progs};
+    *pe = (prog_entry_t){t->id, t->updated_at, prog, cond, 1, false, bs->progs};
     bs->progs = pe;
     return pe;
 }
@@ -424,17 +440,17 @@ static int device_lookup(void *vctx, const char *name, expr_value_t *out)
     return expr_value_set_string(out, v, strlen(v)) == 0 ? 1 : -1;
 }
 
-static bool condition_holds(const db_task_t *t, const db_device_t *dev, json_t *sv)
+/* The task's condition (compiled with its program) holds for the device. */
+static bool condition_holds(const prog_entry_t *pe, const db_task_t *t, const db_device_t *dev, json_t *sv)
 {
-    if (!t->condition || !t->condition[0])
+    if (!pe->cond)
         return true;
     cond_ctx_t c = {dev, sv, t};
     expr_env_t env = {device_lookup, &c};
-    expr_t *e = NULL;
     expr_error_t err;
     expr_value_t v = {0};
     bool ok = false;
-    if (expr_compile(t->condition, &e, &err) == 0 && expr_eval_value(e, &env, &v, &err) == 0) {
+    if (expr_eval_value(pe->cond, &env, &v, &err) == 0) {
         switch (v.type) {
         case EXPR_BOOL: ok = v.b; break;
         case EXPR_INT: ok = v.i != 0; break;
@@ -447,7 +463,6 @@ static bool condition_holds(const db_task_t *t, const db_device_t *dev, json_t *
              err.msg);
     }
     expr_value_free(&v);
-    expr_free(&e);
     return ok;
 }
 
@@ -477,17 +492,25 @@ static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev, js
                            .not_before_ms = t->not_before,
                            .not_after_ms = t->not_after};
         sched_report_t rep = sched_report_parse(cands[i].status[0] ? cands[i].status : NULL);
-        sched_decision_t d = sched_decide(&st, rep, cands[i].started_at, SCHED_BOOTSTRAP, now,
-                                          condition_holds(t, dev, sv));
+        /* the cheap rules first; the condition (rules' last check) only for
+         * a task that would otherwise run */
+        sched_decision_t d = sched_decide(&st, rep, cands[i].started_at, SCHED_BOOTSTRAP, now, true);
+        prog_entry_t *pe = NULL;
+        if (d == SCHED_RUN) {
+            char err[320];
+            pe = prog_get(bs, t, err, sizeof err);
+            if (!pe) {
+                LOGE("tasks", "ep=%s task_id=%lld event=invalid-config reason=\"%s\"", dev->endpoint, (long long)t->id,
+                     err);
+                continue;
+            }
+            if (!condition_holds(pe, t, dev, sv))
+                d = SCHED_SKIP_CONDITION;
+        }
         if (d != SCHED_RUN) {
             LOGD("tasks", "ep=%s task_id=%lld event=skipped reason=\"%s\"", dev->endpoint, (long long)t->id,
                  sched_decision_name(d));
-            continue;
-        }
-        char err[320];
-        prog_entry_t *pe = prog_get(bs, t, err, sizeof err);
-        if (!pe) {
-            LOGE("tasks", "ep=%s task_id=%lld event=invalid-config reason=\"%s\"", dev->endpoint, (long long)t->id, err);
+            prog_release(bs, pe);
             continue;
         }
         run_owner_t *o = calloc(1, sizeof *o);
@@ -717,10 +740,6 @@ static void io_done(void *ctx, bs_session_t *s)
     bs_server_t *bs = ctx;
     bs_conn_t *c = bs_session_user(s);
     bool ok = bs_session_succeeded(s);
-    if (ok)
-        bs->stats.succeeded++;
-    else
-        bs->stats.failed++;
     metrics_inc(ok ? MC_BS_SUCCEEDED : MC_BS_FAILED);
     char *steps = bs_session_steps_json(s);
     if (steps && !ok) {
@@ -876,7 +895,6 @@ static int authorise(bs_server_t *bs, coap_session_t *cs, const char *ep, bool h
  * the reason, answered with a diagnostic payload). */
 static void refuse(bs_server_t *bs, coap_pdu_t *resp, const char *event, const char *who, int code, const char *msg)
 {
-    bs->stats.refused++;
     metrics_inc(MC_BS_REFUSED);
     LOGW("bootstrap", "ep=%s event=%s code=%d.%02d reason=\"%s\"", who, event, code / 100, code % 100, msg);
     reply_error(resp, code / 100, code % 100, msg);
@@ -964,7 +982,6 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
         reply_error(resp, 4, 4, NULL);
         return;
     }
-    bs->stats.requests++;
     metrics_inc(MC_BS_REQUESTS);
     char ep[BS_MAX_EP + 2], pcts[16];
     bool have_ep, have_pct, bad_ep, bad_pct;
@@ -1047,7 +1064,6 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     char uri[200];
     snprintf(uri, sizeof uri, "/bs?%.*s", query ? (int)query->length : 0, query ? (const char *)query->s : "");
     bs_session_note_request(s, uri, COAP_RESPONSE_CODE(204));
-    bs->stats.started++;
     metrics_inc(MC_BS_STARTED);
     LOGI("bootstrap", "ep=%s event=request pct=%d secure=%d", c->dev.endpoint, pct,
              coap_session_get_proto(cs) == COAP_PROTO_DTLS);
@@ -1094,9 +1110,14 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
     lwm2m_records_init(&recs);
     uint8_t *body = NULL;
     size_t len = 0;
-    int rc = build_accounts(bs, &dev, &accts, &n, err, sizeof err);
+    int rc = pack_accounts(bs, &dev, &accts, &n, err, sizeof err);
     if (rc == 0) {
-        rc = bs_plan_records_ex(accts, n, BS_IID_UNKNOWN, 2, true, &recs);
+        /* The client's BS-account instance is unknown without Discover (Anjay
+         * keeps it at /0/1): management accounts from /0/2, and no
+         * bootstrap-type account, which could become a second BS account
+         * (CONFORMANCE.md §1 Bootstrap-Pack-Request). */
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = bs_plan_account(&accts[i], (uint16_t)(2 + i), (int)i, &recs);
         if (rc == 0)
             rc = bs_plan_pack(&recs, cf, &body, &len);
         for (size_t i = 0; i < n; i++)
@@ -1122,7 +1143,6 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
         db_device_free(&dev);
         return;
     }
-    bs->stats.packs++;
     metrics_inc(MC_BS_PACKS);
     char *steps = NULL;
     json_t *arr = json_pack("[{s:s,s:s,s:s,s:I}]", "op", "pack", "path", "/bspack", "code", "2.05", "ms", (json_int_t)0);
@@ -1239,21 +1259,17 @@ void bs_server_after_io(bs_server_t *bs)
     }
     flush_results(bs);
     bs_conn_t **pp = &bs->conns;
-    size_t active = 0;
     while (*pp) {
         bs_conn_t *c = *pp;
         if (c->finished) {
             *pp = c->next;
             conn_free(c);
         } else {
-            active++;
             pp = &c->next;
         }
     }
-    bs->stats.active = active;
 }
 
-void bs_server_stats(const bs_server_t *bs, bs_stats_t *out) { *out = bs->stats; }
 
 int bs_server_new(const bs_server_config_t *cfg, bs_server_t **out)
 {
@@ -1305,6 +1321,7 @@ void bs_server_free(bs_server_t **bsp)
         prog_entry_t *pe = bs->progs;
         bs->progs = pe->next;
         task_program_free(&pe->prog);
+        expr_free(&pe->cond);
         free(pe);
     }
     drop_cfg(bs);

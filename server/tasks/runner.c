@@ -312,14 +312,16 @@ static void view_discovered(task_bs_view_t *v, int code, const uint8_t *payload,
     } else {
         v->discover_refused = true;
     }
-    /* the client's pct if lwdm writes it; else TLV for 1.0; else SenML CBOR */
-    int pct = v->pct;
+    v->cf = tr_write_format(v->pct, v->version);
+}
+
+int tr_write_format(int pct, int version)
+{
     if (pct == LWM2M_CF_TLV || pct == LWM2M_CF_SENML_JSON || pct == LWM2M_CF_SENML_CBOR)
-        v->cf = pct;
-    else if (pct == LWM2M_CF_OLD_TLV || (pct == LWM2M_CF_NONE && (v->version == 0 || v->version == LWM2M_V1_0)))
-        v->cf = LWM2M_CF_TLV;
-    else
-        v->cf = LWM2M_CF_SENML_CBOR;
+        return pct;
+    if (pct == LWM2M_CF_OLD_TLV || (pct == LWM2M_CF_NONE && (version == 0 || version == LWM2M_V1_0)))
+        return LWM2M_CF_TLV;
+    return LWM2M_CF_SENML_CBOR;
 }
 
 /* After a successful operation: keep the view of the device in step. */

@@ -67,6 +67,13 @@ typedef struct {
 
 void task_bs_view_init(task_bs_view_t *v, int pct);
 
+/* Content format of Bootstrap-Writes (CONFORMANCE.md §1, §4 Formats): the
+ * client's pct when lwdm writes it (TLV, SenML JSON, SenML CBOR; old TLV
+ * 1542 as TLV); else TLV for a 1.0 client (no pct, Discover said 1.0 or
+ * nothing); else SenML CBOR. pct is LWM2M_CF_NONE when the Request had none;
+ * version is LWM2M_V1_x or 0. */
+int tr_write_format(int pct, int version);
+
 typedef struct task_runner task_runner_t;
 
 typedef struct {

@@ -524,6 +524,55 @@ static void test_slow_rest_does_not_block(void **state)
     (void)b;
 }
 
+/* A task's condition decides per device, with setting values (sv.*): the
+ * device whose value matches runs it, the other gets no report at all. */
+static void test_condition_per_device(void **state)
+{
+    (void)state;
+    int64_t mgmt = harness_server_id(&H, "lwdm management (NoSec)");
+    harness_bs_settings(&H, 0, &mgmt, 1, 1); /* the settings task finishes the bootstrap */
+    int64_t g = create_group("conditional");
+    int64_t yes = create_device("cond-000001", g), no = create_device("cond-000002", g);
+    assert_int_equal(harness_httpf(&H, "PUT", "{\"kind\":\"meter\"}", NULL, "/api/v1/devices/%lld/setting-values",
+                                   (long long)yes), 200);
+    assert_int_equal(harness_httpf(&H, "PUT", "{\"kind\":\"valve\"}", NULL, "/api/v1/devices/%lld/setting-values",
+                                   (long long)no), 200);
+    json_t *b = json_pack("{s:s,s:s,s:s,s:b,s:i,s:s}", "name", "meters only", "config",
+                          "<config><log message=\"a ${sv.kind}\"/></config>", "execution", "onceAndRepeat",
+                          "automaticRestart", 1, "priority", 5, "condition", "${sv.kind == 'meter'}");
+    char *txt = json_dumps(b, 0);
+    json_t *r = NULL;
+    assert_int_equal(harness_httpf(&H, "POST", txt, &r, "/api/v1/groups/%lld/tasks", (long long)g), 201);
+    int64_t task = json_integer_value(json_object_get(r, "id"));
+    free(txt);
+    json_decref(b);
+    json_decref(r);
+    sim_t *sim = run_sim("cond-", 2, 0, -1);
+    for (size_t i = 0; i < 2; i++) {
+        sim_status_t st;
+        sim_device_status(sim_device(sim, i), &st);
+        assert_int_equal(st.state, SIM_OK);
+    }
+    sim_free(&sim);
+    json_decref(report_with(yes, task, "SUCCESS", "a meter"));
+    /* both bootstrapped (the settings task ran for both), only one ran this task */
+    json_t *list = NULL;
+    assert_int_equal(harness_httpf(&H, "GET", NULL, &list, "/api/v1/devices/%lld/task-reports", (long long)no), 200);
+    json_t *it;
+    size_t k;
+    int ran = 0, others = 0;
+    json_array_foreach(json_object_get(list, "items"), k, it)
+    {
+        if (json_integer_value(json_object_get(it, "taskId")) == task)
+            ran++;
+        else
+            others++;
+    }
+    json_decref(list);
+    assert_int_equal(ran, 0);
+    assert_true(others >= 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_recipe_additional_logic),
         cmocka_unit_test(test_slow_rest_does_not_block),
         cmocka_unit_test(test_interrupted_run_restarts),
+        cmocka_unit_test(test_condition_per_device),
     };
     return cmocka_run_group_tests_name("integration_tasks", tests, setup, teardown);
 }

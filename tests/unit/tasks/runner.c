@@ -396,6 +396,28 @@ static void test_flow(void **state)
     task_program_free(&p);
 }
 
+/* The write format for every kind of client (the table the bootstrap plan
+ * had when the sequence was built in). */
+static void test_write_format(void **state)
+{
+    (void)state;
+    static const struct { int pct, version, want; } t[] = {
+        {LWM2M_CF_NONE, 0, LWM2M_CF_TLV},
+        {LWM2M_CF_NONE, LWM2M_V1_0, LWM2M_CF_TLV},
+        {LWM2M_CF_NONE, LWM2M_V1_1, LWM2M_CF_SENML_CBOR},
+        {LWM2M_CF_NONE, LWM2M_V1_2, LWM2M_CF_SENML_CBOR},
+        {LWM2M_CF_TLV, LWM2M_V1_1, LWM2M_CF_TLV},
+        {LWM2M_CF_OLD_TLV, 0, LWM2M_CF_TLV},
+        {LWM2M_CF_SENML_JSON, 0, LWM2M_CF_SENML_JSON},
+        {LWM2M_CF_SENML_CBOR, 0, LWM2M_CF_SENML_CBOR},
+        {LWM2M_CF_LWM2M_CBOR, LWM2M_V1_2, LWM2M_CF_SENML_CBOR}, /* not supported yet: fall back */
+        {LWM2M_CF_OMA_JSON, 0, LWM2M_CF_SENML_CBOR},
+        {LWM2M_CF_TEXT, 0, LWM2M_CF_SENML_CBOR}, /* not hierarchical */
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        assert_int_equal(tr_write_format(t[i].pct, t[i].version), t[i].want);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -418,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_recipe_low_level),
         cmocka_unit_test(test_recipe_additional_logic),
         cmocka_unit_test(test_flow),
+        cmocka_unit_test(test_write_format),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
