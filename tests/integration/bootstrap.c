@@ -46,6 +46,19 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A sim configuration for `count` devices named prefix000001.. against the
+ * server's bootstrap port (DTLS when secure); other fields at their defaults. */
+static void sim_cfg(sim_config_t *c, bool secure, const char *prefix, size_t count)
+{
+    static char uri[2][64];
+    snprintf(uri[secure], sizeof uri[secure], "%s://127.0.0.1:%u", secure ? "coaps" : "coap",
+             secure ? H.bs_coaps_port : H.bs_coap_port);
+    sim_config_init(c);
+    c->server_uri = uri[secure];
+    c->count = count;
+    c->ep_prefix = prefix;
+}
+
 static sim_t *run_sim(sim_config_t *c)
 {
     sim_t *sim = NULL;
@@ -140,8 +153,6 @@ static void test_nosec_100(void **state)
 {
     (void)state;
     harness_bs_settings(&H, 0, &g_mgmt, 1, 1);
-    char uri[64];
-    snprintf(uri, sizeof uri, "coap://127.0.0.1:%u", H.bs_coap_port);
     struct { lwm2m_version_t v; int cf; size_t n; const char *prefix; } runs[] = {
         {LWM2M_V1_0, LWM2M_CF_TLV, 40, "ns10-"},
         {LWM2M_V1_1, LWM2M_CF_SENML_JSON, 30, "ns11-"},
@@ -149,10 +160,7 @@ static void test_nosec_100(void **state)
     };
     for (size_t r = 0; r < 3; r++) {
         sim_config_t c;
-        sim_config_init(&c);
-        c.server_uri = uri;
-        c.count = runs[r].n;
-        c.ep_prefix = runs[r].prefix;
+        sim_cfg(&c, false, runs[r].prefix, runs[r].n);
         c.version = runs[r].v;
         c.format = runs[r].cf;
         c.concurrency = 50;
@@ -204,13 +212,8 @@ static void test_psk_20(void **state)
         snprintf(key, sizeof key, "key-of-%s", ep);
         create_psk_device(ep, key);
     }
-    char uri[64];
-    snprintf(uri, sizeof uri, "coaps://127.0.0.1:%u", H.bs_coaps_port);
     sim_config_t c;
-    sim_config_init(&c);
-    c.server_uri = uri;
-    c.count = 20;
-    c.ep_prefix = "psk-";
+    sim_cfg(&c, true, "psk-", 20);
     c.psk_key_cb = psk_key;
     c.concurrency = 20;
     c.timeout_ms = 20000;
@@ -231,13 +234,8 @@ static void test_wrong_psk(void **state)
 {
     (void)state;
     create_psk_device("wrongkey-000001", "the-right-key");
-    char uri[64];
-    snprintf(uri, sizeof uri, "coaps://127.0.0.1:%u", H.bs_coaps_port);
     sim_config_t c;
-    sim_config_init(&c);
-    c.server_uri = uri;
-    c.count = 1;
-    c.ep_prefix = "wrongkey-";
+    sim_cfg(&c, true, "wrongkey-", 1);
     c.psk_key = (const uint8_t *)"not-the-key";
     c.psk_key_len = 11;
     c.timeout_ms = 8000;
@@ -251,10 +249,7 @@ static void test_wrong_psk(void **state)
     assert_true(json_is_null(json_object_get(d, "lastBootstrapAt")) || !json_object_get(d, "lastBootstrapAt"));
     json_decref(d);
     /* an unknown identity is refused too */
-    sim_config_init(&c);
-    c.server_uri = uri;
-    c.count = 1;
-    c.ep_prefix = "nobody-";
+    sim_cfg(&c, true, "nobody-", 1);
     c.psk_key = (const uint8_t *)"whatever";
     c.psk_key_len = 8;
     c.timeout_ms = 8000;
@@ -272,16 +267,11 @@ static void test_per_device_psk(void **state)
     (void)state;
     int64_t ids[2] = {g_mgmt, g_mgmt_psk};
     harness_bs_settings(&H, 0, ids, 2, 1);
-    char uri[64];
-    snprintf(uri, sizeof uri, "coap://127.0.0.1:%u", H.bs_coap_port);
     uint8_t first[3][64];
     size_t firstlen[3];
     for (int round = 0; round < 2; round++) {
         sim_config_t c;
-        sim_config_init(&c);
-        c.server_uri = uri;
-        c.count = 3;
-        c.ep_prefix = "gen-";
+        sim_cfg(&c, false, "gen-", 3);
         sim_t *sim = run_sim(&c);
         check_all_ok(sim);
         for (size_t i = 0; i < 3; i++) {
@@ -326,13 +316,8 @@ static void test_bs_account_replaced(void **state)
 {
     (void)state;
     harness_bs_settings(&H, g_bs, &g_mgmt, 1, 1);
-    char uri[64];
-    snprintf(uri, sizeof uri, "coap://127.0.0.1:%u", H.bs_coap_port);
     sim_config_t c;
-    sim_config_init(&c);
-    c.server_uri = uri;
-    c.count = 2;
-    c.ep_prefix = "bsacc-";
+    sim_cfg(&c, false, "bsacc-", 2);
     c.bs_account_iid = 1;
     sim_t *sim = run_sim(&c);
     check_all_ok(sim);
@@ -352,13 +337,8 @@ static void test_bs_account_replaced(void **state)
 static void test_discover_refused(void **state)
 {
     (void)state;
-    char uri[64];
-    snprintf(uri, sizeof uri, "coap://127.0.0.1:%u", H.bs_coap_port);
     sim_config_t c;
-    sim_config_init(&c);
-    c.server_uri = uri;
-    c.count = 2;
-    c.ep_prefix = "nodisc-";
+    sim_cfg(&c, false, "nodisc-", 2);
     c.version = LWM2M_V1_0;
     c.refuse_discover = true;
     sim_t *sim = run_sim(&c);
@@ -385,13 +365,8 @@ static int steps_have(json_t *dev, const char *op, const char *code)
 static void test_finish_rejected(void **state)
 {
     (void)state;
-    char uri[64];
-    snprintf(uri, sizeof uri, "coap://127.0.0.1:%u", H.bs_coap_port);
     sim_config_t c;
-    sim_config_init(&c);
-    c.server_uri = uri;
-    c.count = 1;
-    c.ep_prefix = "rej406-";
+    sim_cfg(&c, false, "rej406-", 1);
     c.fail_finish = true;
     sim_t *sim = run_sim(&c);
     sim_status_t st;
@@ -402,10 +377,7 @@ static void test_finish_rejected(void **state)
     assert_true(steps_have(d, "finish", "4.06"));
     json_decref(d);
     /* the same device bootstraps fine the next time */
-    sim_config_init(&c);
-    c.server_uri = uri;
-    c.count = 1;
-    c.ep_prefix = "rej406-";
+    sim_cfg(&c, false, "rej406-", 1);
     sim = run_sim(&c);
     check_all_ok(sim);
     sim_free(&sim);
@@ -417,13 +389,8 @@ static void test_finish_rejected(void **state)
 static void test_device_stalls(void **state)
 {
     (void)state;
-    char uri[64];
-    snprintf(uri, sizeof uri, "coap://127.0.0.1:%u", H.bs_coap_port);
     sim_config_t c;
-    sim_config_init(&c);
-    c.server_uri = uri;
-    c.count = 1;
-    c.ep_prefix = "stall-";
+    sim_cfg(&c, false, "stall-", 1);
     c.stall_after = 2;
     c.timeout_ms = 3000;
     sim_t *sim = run_sim(&c);
@@ -438,13 +405,8 @@ static void test_unknown_refused(void **state)
 {
     (void)state;
     harness_bs_settings(&H, 0, &g_mgmt, 1, 0);
-    char uri[64];
-    snprintf(uri, sizeof uri, "coap://127.0.0.1:%u", H.bs_coap_port);
     sim_config_t c;
-    sim_config_init(&c);
-    c.server_uri = uri;
-    c.count = 1;
-    c.ep_prefix = "stranger-";
+    sim_cfg(&c, false, "stranger-", 1);
     sim_t *sim = run_sim(&c);
     sim_status_t st;
     sim_device_status(sim_device(sim, 0), &st);
