@@ -57,7 +57,8 @@ typedef struct bs_conn {
     lwdm_timer_t watchdog;
     db_device_t dev;             /* the device bootstrapping (owned copy) */
     uint64_t http_id;            /* outstanding <rest> call, 0 = none */
-    json_t *sv;                  /* the device's effective setting values (sv.NAME) */
+    json_t *sv;                  /* the device's effective setting values (sv.NAME) ... */
+    bool sv_loaded;              /* ... read on the first sv.* lookup */
     struct bs_conn *next;        /* in srv->conns */
 } bs_conn_t;
 
@@ -400,10 +401,24 @@ static prog_entry_t *prog_get(bs_server_t *bs, const db_task_t *t, char *err, si
  * sv.* (setting values inherited through the groups), task.*, lwm2m.*.
  * Used for conditions and, through io_lookup, by running tasks. */
 typedef struct {
+    db_t *db;
     const db_device_t *dev;
-    json_t *sv;
+    json_t **sv;                 /* the setting values, loaded on first use ... */
+    bool *sv_loaded;             /* ... (most tasks never read sv.*) */
     const db_task_t *task;
 } cond_ctx_t;
+
+static json_t *setting_values(const cond_ctx_t *c)
+{
+    if (!*c->sv_loaded) {
+        char *text = NULL;
+        *c->sv_loaded = true;
+        if (db_device_setting_values(c->db, c->dev->id, &text) == 0 && text)
+            *c->sv = json_loads(text, 0, NULL);
+        free(text);
+    }
+    return *c->sv;
+}
 
 static int device_lookup(void *vctx, const char *name, expr_value_t *out)
 {
@@ -423,8 +438,8 @@ static int device_lookup(void *vctx, const char *name, expr_value_t *out)
         out->type = EXPR_INT;
         out->i = !strcmp(name, "device.id") ? c->dev->id : c->task->id;
         return 1;
-    } else if (!strncmp(name, "sv.", 3) && c->sv) {
-        json_t *x = json_object_get(c->sv, name + 3);
+    } else if (!strncmp(name, "sv.", 3)) {
+        json_t *x = json_object_get(setting_values(c), name + 3);
         if (json_is_string(x))
             return expr_value_set_string(out, json_string_value(x), json_string_length(x)) == 0 ? 1 : -1;
         return 0;
@@ -441,11 +456,12 @@ static int device_lookup(void *vctx, const char *name, expr_value_t *out)
 }
 
 /* The task's condition (compiled with its program) holds for the device. */
-static bool condition_holds(const prog_entry_t *pe, const db_task_t *t, const db_device_t *dev, json_t *sv)
+static bool condition_holds(bs_server_t *bs, const prog_entry_t *pe, const db_task_t *t, const db_device_t *dev,
+                            json_t **sv, bool *sv_loaded)
 {
     if (!pe->cond)
         return true;
-    cond_ctx_t c = {dev, sv, t};
+    cond_ctx_t c = {bs->cfg.db, dev, sv, sv_loaded, t};
     expr_env_t env = {device_lookup, &c};
     expr_error_t err;
     expr_value_t v = {0};
@@ -468,18 +484,12 @@ static bool condition_holds(const prog_entry_t *pe, const db_task_t *t, const db
 
 /* Adds the device's pending tasks to the session, in order (TASKS.md "When a
  * task runs"). Returns the number added, or -1. */
-static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev, json_t **sv_out)
+static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev, json_t **sv, bool *sv_loaded)
 {
     db_task_candidate_t *cands = NULL;
     size_t n = 0;
     if (db_device_task_candidates(bs->cfg.db, dev->id, &cands, &n) != 0)
         return -1;
-    char *svtext = NULL;
-    json_t *sv = NULL;
-    if (n && db_device_setting_values(bs->cfg.db, dev->id, &svtext) == 0 && svtext)
-        sv = json_loads(svtext, 0, NULL);
-    free(svtext);
-    *sv_out = sv;
     int added = 0;
     int64_t now = db_now_ms();
     for (size_t i = 0; i < n; i++) {
@@ -504,7 +514,7 @@ static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev, js
                      err);
                 continue;
             }
-            if (!condition_holds(pe, t, dev, sv))
+            if (!condition_holds(bs, pe, t, dev, sv, sv_loaded))
                 d = SCHED_SKIP_CONDITION;
         }
         if (d != SCHED_RUN) {
@@ -712,9 +722,9 @@ static int io_http(void *ctx, bs_session_t *s, const tr_op_t *op)
 
 static int io_lookup(void *ctx, bs_session_t *s, const char *name, expr_value_t *out)
 {
-    (void)ctx;
+    bs_server_t *bs = ctx;
     bs_conn_t *c = bs_session_user(s);
-    cond_ctx_t cc = {&c->dev, c->sv, NULL};
+    cond_ctx_t cc = {bs->cfg.db, &c->dev, &c->sv, &c->sv_loaded, NULL};
     return device_lookup(&cc, name, out);
 }
 
@@ -1039,7 +1049,8 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     if (bs->bs_group_id)
         db_group_join(bs->cfg.db, bs->bs_group_id, dev.id);
     json_t *sv = NULL;
-    int ntasks = schedule(bs, s, &dev, &sv);
+    bool sv_loaded = false;
+    int ntasks = schedule(bs, s, &dev, &sv, &sv_loaded);
     if (ntasks <= 0) {
         json_decref(sv);
         release_tasks(bs, s);
@@ -1051,6 +1062,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     }
     c->dev = dev; /* the conn owns the device record from here */
     c->sv = sv;
+    c->sv_loaded = sv_loaded;
     c->srv = bs;
     c->sess = s;
     c->cs = coap_session_reference(cs);
