@@ -23,6 +23,8 @@
 
 #include "server/common/embedded.h"
 
+#include <ctype.h>
+#include <stdint.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -177,9 +179,10 @@ static size_t norm_short(const char *s, size_t n, char *buf)
     return k;
 }
 
-/* Levenshtein distance (insert/delete/substitute, cost 1 each). */
-static size_t edit_distance(const char *a, size_t an, const char *b, size_t bn)
+size_t lwm2m_name_distance(const char *a, size_t an, const char *b, size_t bn)
 {
+    if (an > REG_SUGGEST_MAX || bn > REG_SUGGEST_MAX)
+        return SIZE_MAX;
     size_t row[REG_SUGGEST_MAX + 1];
     for (size_t j = 0; j <= bn; j++)
         row[j] = j;
@@ -188,7 +191,7 @@ static size_t edit_distance(const char *a, size_t an, const char *b, size_t bn)
         row[0] = i;
         for (size_t j = 1; j <= bn; j++) {
             size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
+            size_t best = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
             if (up + 1 < best)
                 best = up + 1;
             if (row[j - 1] + 1 < best)
@@ -940,7 +943,7 @@ static size_t name_distance(const char *q, size_t qn, const char *c, size_t cn)
 {
     if (qn >= 3 && qn < cn && memmem(c, cn, q, qn))
         return 1;
-    return edit_distance(q, qn, c, cn);
+    return lwm2m_name_distance(q, qn, c, cn);
 }
 
 static const char *closest_object(const lwm2m_registry_t *reg, const part_t *q)

@@ -66,6 +66,11 @@ int lwm2m_registry_type(const lwm2m_registry_t *reg, uint16_t oid, uint16_t rid)
 int lwm2m_registry_resolve_key(const lwm2m_registry_t *reg, const char *key, lwm2m_path_t *out,
                                const lwm2m_resdef_t **res, char *err, size_t errlen);
 
+/* Levenshtein distance (insert, delete, substitute: cost 1 each) of two
+ * names, ASCII case-insensitive, for "did you mean" suggestions; SIZE_MAX
+ * when either is longer than 128 bytes. */
+size_t lwm2m_name_distance(const char *a, size_t an, const char *b, size_t bn);
+
 /* Normalises a name for comparison: lower-case, runs of spaces folded to one,
  * leading/trailing spaces dropped. Writes to buf; returns buf. */
 char *lwm2m_name_normalise(const char *in, char *buf, size_t cap);

@@ -226,33 +226,6 @@ static const char *show(char out[200], const char *s)
     return show_n(out, s, strlen(s));
 }
 
-/* Case-insensitive Levenshtein distance of two short names. */
-#define SUGGEST_MAX 64
-static size_t distance(const char *a, const char *b)
-{
-    size_t an = strlen(a), bn = strlen(b);
-    if (an > SUGGEST_MAX || bn > SUGGEST_MAX)
-        return SIZE_MAX;
-    size_t row[SUGGEST_MAX + 1];
-    for (size_t j = 0; j <= bn; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= an; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= bn; j++) {
-            size_t up = row[j];
-            size_t best = diag + (lower((unsigned char)a[i - 1]) != lower((unsigned char)b[j - 1]));
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[bn];
-}
-
 /* Keeps the closest candidate, if it is close enough to be a slip. */
 typedef struct {
     const char *best;
@@ -261,7 +234,7 @@ typedef struct {
 
 static void suggest_consider(suggest_t *sg, const char *query, const char *cand)
 {
-    size_t d = distance(query, cand);
+    size_t d = lwm2m_name_distance(query, strlen(query), cand, strlen(cand));
     size_t n = strlen(query);
     /* an abbreviation ("lwm2mBootstrapConfig") is one slip away */
     if (n >= 3 && n < strlen(cand) && strncasecmp(query, cand, n) == 0)
