@@ -2,11 +2,15 @@
 
 #include <string.h>
 
-sched_decision_t sched_decide(const sched_task_t *t, sched_report_t report, int64_t last_start_ms,
-                              sched_session_t session, int64_t now_ms, bool condition_holds)
+sched_decision_t sched_decide_in(const sched_task_t *t, sched_report_t report, int64_t last_start_ms,
+                                 sched_session_t session, int64_t now_ms, bool fits, bool condition_holds)
 {
     if ((t->not_before_ms && now_ms < t->not_before_ms) || (t->not_after_ms && now_ms > t->not_after_ms))
         return SCHED_SKIP_WINDOW;
+    /* a run in progress (waiting, deferred, interrupted) goes on in the next
+     * session where it fits, whatever the settings and the condition */
+    if (report == SCHED_REPORT_IN_PROGRESS)
+        return fits ? SCHED_RUN : SCHED_SKIP_SESSION;
     bool finished = report == SCHED_REPORT_SUCCESS || report == SCHED_REPORT_WARNING || report == SCHED_REPORT_ERROR;
     if (finished) {
         /* Once: one session per device, then done. Once and repeat: again on
@@ -19,16 +23,23 @@ sched_decision_t sched_decide(const sched_task_t *t, sched_report_t report, int6
         if (t->min_interval_s > 0 && last_start_ms > 0 && now_ms - last_start_ms < t->min_interval_s * 1000)
             return SCHED_SKIP_INTERVAL;
     }
-    /* NOT_STARTED and IN_PROGRESS (waiting, deferred, interrupted) run */
+    if (!fits)
+        return SCHED_SKIP_SESSION;
     if (!condition_holds)
         return SCHED_SKIP_CONDITION;
     return SCHED_RUN;
 }
 
+sched_decision_t sched_decide(const sched_task_t *t, sched_report_t report, int64_t last_start_ms,
+                              sched_session_t session, int64_t now_ms, bool condition_holds)
+{
+    return sched_decide_in(t, report, last_start_ms, session, now_ms, true, condition_holds);
+}
+
 const char *sched_decision_name(sched_decision_t d)
 {
     static const char *const n[] = {"run", "done", "outside its schedule window", "within its minimum interval",
-                                    "condition is false"};
+                                    "condition is false", "needs another kind of session"};
     return (unsigned)d < sizeof n / sizeof n[0] ? n[d] : "?";
 }
 

@@ -184,6 +184,74 @@ const char *task_kind_name(task_kind_t k)
     return (unsigned)k < TASK_KIND_COUNT ? k_kind_names[k] : "?";
 }
 
+int task_kind_session(task_kind_t k)
+{
+    switch (k) {
+    case TASK_CLEANSE:
+    case TASK_CONFIGURATION:
+    case TASK_BOOTSTRAP: return TR_SESSION_BOOTSTRAP;
+    case TASK_DELETE:
+    case TASK_CREATE:
+    case TASK_OBSERVE:
+    case TASK_SET_ATTRIBUTES: return TR_SESSION_MANAGEMENT;
+    default: return -1;
+    }
+}
+
+int task_steps_session(const task_step_t *steps, size_t n)
+{
+    for (size_t i = 0; steps && i < n; i++) {
+        int k = task_kind_session(steps[i].kind);
+        if (k < 0)
+            k = task_steps_session(steps[i].children, steps[i].nchildren);
+        if (k < 0)
+            k = task_steps_session(steps[i].else_children, steps[i].nelse);
+        if (k >= 0)
+            return k;
+    }
+    return -1;
+}
+
+bool task_runs_in(const task_program_t *p, tr_session_kind_t kind)
+{
+    if (!p)
+        return false;
+    int k = task_steps_session(p->steps, p->nsteps);
+    return k < 0 || k == (int)kind;
+}
+
+/* FNV-1a 64 over the shape of the tree and what is written in it. */
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static uint64_t digest_steps(uint64_t h, const task_step_t *steps, size_t n, size_t *count)
+{
+    uint32_t v = (uint32_t)n;
+    h = fnv(h, &v, sizeof v);
+    for (size_t i = 0; i < n; i++) {
+        const task_step_t *s = &steps[i];
+        ++*count;
+        v = (uint32_t)s->kind;
+        h = fnv(h, &v, sizeof v);
+        v = (uint32_t)s->nattrs;
+        h = fnv(h, &v, sizeof v);
+        for (size_t a = 0; a < s->nattrs; a++) {
+            h = fnv(h, s->attrs[a].name, strlen(s->attrs[a].name) + 1);
+            h = fnv(h, s->attrs[a].raw, strlen(s->attrs[a].raw) + 1);
+        }
+        h = digest_steps(h, s->children, s->nchildren, count);
+        h = digest_steps(h, s->else_children, s->nelse, count);
+    }
+    return h;
+}
+
 const task_attr_t *task_step_attr(const task_step_t *s, const char *name)
 {
     if (!s || !name)
@@ -847,6 +915,8 @@ static int check_literal(pctx_t *c, const elem_def_t *d, task_step_t *s, const a
             return fail(c, line, en, an,
                         "'%s' is not a variable name (letters, digits, '_' and dots, starting with a letter or '_')",
                         show(shown, v));
+        if (v[0] == '_' && v[1] == '_')
+            return fail(c, line, en, an, "'%s': names starting with '__' are reserved for lwdm", show(shown, v));
         return 0;
     case V_BOOL:
         if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
@@ -1088,6 +1158,9 @@ static int check_element(pctx_t *c, const elem_def_t *d, task_step_t *s, long li
         } else if (!is_var_name(t->raw)) {
             return fail(c, line, d->name, "target",
                         "'%s' is not a variable name (letters, digits, '_' and dots, starting with a letter or '_')",
+                        show(shown, t->raw));
+        } else if (t->raw[0] == '_' && t->raw[1] == '_') {
+            return fail(c, line, d->name, "target", "'%s': names starting with '__' are reserved for lwdm",
                         show(shown, t->raw));
         }
         return 0;
@@ -1352,6 +1425,8 @@ int task_parse(const char *xml, size_t len, const struct lwm2m_registry *reg, ta
         task_program_free(&c.prog);
         goto out;
     }
+    c.prog->nnodes = 0;
+    c.prog->fingerprint = digest_steps(0xcbf29ce484222325ULL, c.prog->steps, c.prog->nsteps, &c.prog->nnodes);
     *out = c.prog;
     rc = 0;
 out:

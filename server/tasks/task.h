@@ -19,6 +19,11 @@ struct lwm2m_registry;
 #define TASK_MAX_DEPTH 16         /* nesting of <if>/<lwm2mBootstrap>/<rest> */
 #define TASK_MAX_STEPS 2000       /* elements in one program */
 
+/* The two kinds of device session a task runs in (TASKS.md "When a task
+ * runs"): a bootstrap session (POST /bs .. Bootstrap-Finish) or a management
+ * session (Register, Update or a queue-mode wake-up .. the device goes idle). */
+typedef enum { TR_SESSION_BOOTSTRAP = 0, TR_SESSION_MANAGEMENT } tr_session_kind_t;
+
 typedef enum {
     TASK_CLEANSE = 0,        /* <lwm2mBootstrapCleanse/> */
     TASK_CONFIGURATION,      /* <lwm2mBootstrapConfiguration serverId|serverName [securityInstanceId serverInstanceId securityInstanceIdOutput]/> */
@@ -79,8 +84,14 @@ typedef struct {
     size_t nserver_ids;
     char **server_names;
     size_t nserver_names;
-    bool has_bootstrap_ops;          /* cleanse, configuration, lwm2mBootstrap */
-    bool has_management_ops;         /* delete, create, observe, setAttributes */
+    bool has_bootstrap_ops;          /* cleanse, configuration, lwm2mBootstrap (anywhere, also inside <if>) */
+    bool has_management_ops;         /* delete, create, observe, setAttributes (anywhere) */
+    size_t nnodes;                   /* every step of the tree, children included (pre-order count) */
+    /* FNV-1a 64 of the step tree (kinds, attribute names and values as
+     * written, shape; not line numbers, blanks or XML comments). A saved run
+     * (runner.h "Resuming") remembers it, so a run is never resumed in a
+     * program that was edited since it started. */
+    uint64_t fingerprint;
 } task_program_t;
 
 typedef struct {
@@ -120,6 +131,29 @@ void task_program_free(task_program_t **p);
 int task_value_parse(lwm2m_type_t type, const char *s, size_t len, lwm2m_record_t *rec, char *why, size_t whylen);
 
 const char *task_kind_name(task_kind_t k);            /* element name */
+
+/* The session kind a step of this kind needs: TR_SESSION_BOOTSTRAP for
+ * lwm2mBootstrapCleanse, lwm2mBootstrapConfiguration and lwm2mBootstrap;
+ * TR_SESSION_MANAGEMENT for (management) delete, create, observe and
+ * setAttributes; -1 for every other step (it runs in both). */
+int task_kind_session(task_kind_t k);
+
+/* The session kind the first session-specific step among steps[0..n) needs,
+ * in document order (pre-order: a step, then its children, then an <if>'s
+ * then-branch before its else-branch), or -1 when none of them needs one. */
+int task_steps_session(const task_step_t *steps, size_t n);
+
+/* Whether a NEW run of `p` may start in a session of `kind` (docs/tasks.md
+ * "Which session a task runs in"). The first session-specific step decides:
+ *   - bootstrap steps only (the seed recipes)     -> bootstrap sessions only
+ *   - management steps only                       -> management sessions only
+ *   - neither (set, get, execute, store, rest...) -> both
+ *   - both: the kind of the first one in document order; the run reaches the
+ *     other kind after a <wait> (or, on a bootstrap session, after
+ *     Bootstrap-Finish) and resumes there (runner.h "Resuming").
+ * An IN_PROGRESS run is decided by task_resume_runs_in (runner.h) instead.
+ * Pure; false for a NULL program. */
+bool task_runs_in(const task_program_t *p, tr_session_kind_t kind);
 /* Attribute by name (NULL if absent). */
 const task_attr_t *task_step_attr(const task_step_t *s, const char *name);
 

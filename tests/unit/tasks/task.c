@@ -430,6 +430,11 @@ static const row_t k_rows[] = {
     BAD("out from empty", C("<rest url=\"http://a\"><out from=\"\" to=\"x\"/></rest>"), 2, "must not be empty"),
     BAD("store target not a name", C("<store target=\"a b\" value=\"1\"/>"), 2, "'a b' is not a variable name"),
     BAD("store target with #", C("<store target=\"#a\" value=\"1\" type=\"var\"/>"), 2, "without '#'"),
+    BAD("store target reserved", C("<store target=\"__pc\" value=\"1\"/>"), 2, "'__pc': names starting with '__' are reserved"),
+    BAD("get output reserved", C("<get key=\"/3/0/0\" output=\"__deferred\"/>"), 2, "are reserved"),
+    BAD("out to reserved", C("<rest url=\"http://a\"><out from=\"a\" to=\"__x\"/></rest>"), 2, "are reserved"),
+    OK("one leading underscore is a name", C("<store target=\"_pc\" value=\"1\"/><get key=\"/3/0/0\" output=\"_m\"/>")),
+    OK("devProp target may start with __", C("<store target=\"__p\" value=\"1\" type=\"devProp\"/>")),
     BAD("store devProp target empty", C("<store target=\"\" value=\"1\" type=\"devProp\"/>"), 2, "must not be empty"),
     BAD("store type", C("<store target=\"a\" value=\"1\" type=\"global\"/>"), 2, "neither 'var' nor 'devProp'"),
     BAD("pmin negative", C("<observe key=\"/3/0/9\" pmin=\"-1\"/>"), 2, "is not a number of seconds"),
@@ -1052,6 +1057,81 @@ static void test_op_flags(void **state)
     }
 }
 
+/* Which session a new run may start in: the first session-specific step. */
+static void test_runs_in(void **state)
+{
+    static const struct {
+        const char *steps;
+        bool bs, mgmt;
+    } t[] = {
+        {"", true, true},
+        {"<log message=\"a\"/><store target=\"x\" value=\"1\"/><rest url=\"http://a\"/>", true, true},
+        {"<set key=\"/1/0/1\" value=\"1\"/><get key=\"/3\" output=\"x\"/><execute key=\"/3/0/4\"/>", true, true},
+        {"<lwm2mBootstrapCleanse/>", true, false},
+        {"<lwm2mBootstrapConfiguration serverId=\"8\"/>", true, false},
+        {"<lwm2mBootstrap performBootstrapFinish=\"true\"/>", true, false},
+        {"<set key=\"/7/0/8\" value=\"60\"/><lwm2mBootstrap/>", true, false},
+        {"<delete key=\"/5/0\"/>", false, true},
+        {"<create key=\"/5\"/>", false, true},
+        {"<observe key=\"/3/0/9\"/>", false, true},
+        {"<setAttributes key=\"/3/0/9\" pmin=\"1\"/>", false, true},
+        {"<if expr=\"${true}\"><log message=\"a\"/><else/><observe key=\"/3\"/></if>", false, true},
+        /* both kinds: the first one in document order decides */
+        {"<lwm2mBootstrap performBootstrapFinish=\"true\"/><wait/><delete key=\"/5/0\"/>", true, false},
+        {"<delete key=\"/5/0\"/><wait/><lwm2mBootstrapCleanse/>", false, true},
+        {"<if expr=\"${true}\"><delete key=\"/5/0\"/><else/><lwm2mBootstrapCleanse/></if>", false, true},
+        /* a comment is not read */
+        {"<comment><delete key=\"/5/0\"/></comment>", true, true},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        char x[512];
+        snprintf(x, sizeof x, "<config>%s</config>", t[i].steps);
+        task_program_t *p = parse_ok(x);
+        bool bs = task_runs_in(p, TR_SESSION_BOOTSTRAP), mg = task_runs_in(p, TR_SESSION_MANAGEMENT);
+        if (bs != t[i].bs || mg != t[i].mgmt)
+            fail_msg("%s: bootstrap %d management %d", t[i].steps, bs, mg);
+        task_program_free(&p);
+    }
+    assert_false(task_runs_in(NULL, TR_SESSION_BOOTSTRAP));
+    for (int k = 0; k < TASK_KIND_COUNT; k++) {
+        int want = k == TASK_CLEANSE || k == TASK_CONFIGURATION || k == TASK_BOOTSTRAP ? TR_SESSION_BOOTSTRAP
+                   : k == TASK_DELETE || k == TASK_CREATE || k == TASK_OBSERVE || k == TASK_SET_ATTRIBUTES
+                       ? TR_SESSION_MANAGEMENT
+                       : -1;
+        assert_int_equal(task_kind_session((task_kind_t)k), want);
+    }
+}
+
+/* nnodes counts every step; the fingerprint follows what is written, not
+ * how it is laid out. */
+static void test_fingerprint(void **state)
+{
+    task_program_t *a = parse_ok("<config><set key=\"/7/0/8\" value=\"60\"/><if expr=\"${true}\"><log message=\"x\"/>"
+                                 "<else/><wait/></if><lwm2mBootstrap><write key=\"/1/0/1\" value=\"5\"/>"
+                                 "</lwm2mBootstrap></config>");
+    task_program_t *b = parse_ok("<config>\n  <set key=\"/7/0/8\"   value=\"60\" />\n<!-- note -->\n"
+                                 "  <if expr=\"${true}\">\n <log message=\"x\"/>\n<else/>\n<wait/>\n</if>\n"
+                                 "  <lwm2mBootstrap>\n<write key=\"/1/0/1\" value=\"5\"/>\n</lwm2mBootstrap>\n</config>");
+    task_program_t *c = parse_ok("<config><set key=\"/7/0/8\" value=\"61\"/><if expr=\"${true}\"><log message=\"x\"/>"
+                                 "<else/><wait/></if><lwm2mBootstrap><write key=\"/1/0/1\" value=\"5\"/>"
+                                 "</lwm2mBootstrap></config>");
+    task_program_t *d = parse_ok("<config><set key=\"/7/0/8\" value=\"60\"/><if expr=\"${true}\"><log message=\"x\"/>"
+                                 "<wait/></if><lwm2mBootstrap><write key=\"/1/0/1\" value=\"5\"/>"
+                                 "</lwm2mBootstrap></config>");
+    assert_int_equal(a->nnodes, 6);
+    assert_int_equal(b->nnodes, 6);
+    assert_true(a->fingerprint == b->fingerprint);
+    assert_true(a->fingerprint != c->fingerprint); /* another value */
+    assert_true(a->fingerprint != d->fingerprint); /* the wait moved from else to then */
+    task_program_free(&a);
+    task_program_free(&b);
+    task_program_free(&c);
+    task_program_free(&d);
+    task_program_t *e = parse_ok("<config/>");
+    assert_int_equal(e->nnodes, 0);
+    task_program_free(&e);
+}
+
 /* Every attribute with "${" is compiled; no other. */
 static void check_exprs(const task_step_t *s, size_t n)
 {
@@ -1168,6 +1248,8 @@ int main(void)
         cmocka_unit_test(test_step_attr),
         cmocka_unit_test(test_server_refs),
         cmocka_unit_test(test_op_flags),
+        cmocka_unit_test(test_runs_in),
+        cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_exprs_compiled),
         cmocka_unit_test(test_value_parse),
     };
