@@ -423,6 +423,7 @@ bool lwm2m_cf_supported(int cf)
     case LWM2M_CF_OPAQUE:
     case LWM2M_CF_SENML_JSON:
     case LWM2M_CF_SENML_CBOR:
+    case LWM2M_CF_LWM2M_CBOR:
     case LWM2M_CF_TLV:
     case LWM2M_CF_OLD_TLV:
         return true;
@@ -594,6 +595,23 @@ static int narrow(lwm2m_record_t *r, lwm2m_type_t want)
     return LWM2M_OK;
 }
 
+/* LwM2M CBOR carries object links and core links as text (TS 1.2 §7.4.7):
+ * the definition says which, and numbers narrow as for SenML. */
+static int lwm2m_cbor_retype(lwm2m_record_t *r, lwm2m_type_t want)
+{
+    if (r->type == LWM2M_T_STRING && want == LWM2M_T_OBJLNK) {
+        uint16_t oid, iid;
+        if (lwm2m__parse_objlnk((const char *)r->bytes, r->nbytes, &oid, &iid) != LWM2M_OK)
+            return LWM2M_ERR_BAD_REQUEST;
+        lwm2m__record_free(r);
+        r->type = LWM2M_T_OBJLNK;
+        r->v.lnk.oid = oid;
+        r->v.lnk.iid = iid;
+        return LWM2M_OK;
+    }
+    return narrow(r, want);
+}
+
 /* ============================================================ dispatch */
 
 static bool is_tlv(int cf)
@@ -612,6 +630,8 @@ int lwm2m_encode(int cf, const lwm2m_path_t *base, const lwm2m_records_t *rs, ui
         return lwm2m_senml_json_encode(base, rs, out, outlen);
     case LWM2M_CF_SENML_CBOR:
         return lwm2m_senml_cbor_encode(base, rs, out, outlen);
+    case LWM2M_CF_LWM2M_CBOR:
+        return lwm2m_lwm2m_cbor_encode(base, rs, out, outlen);
     case LWM2M_CF_TEXT:
     case LWM2M_CF_OPAQUE:
         /* single-value formats: the one record is the addressed resource
@@ -657,6 +677,13 @@ int lwm2m_decode(int cf, const lwm2m_path_t *base, const uint8_t *buf, size_t le
             int t = registry_type(reg, &out->recs[i].path);
             if (t > (int)LWM2M_T_NONE)
                 rc = narrow(&out->recs[i], (lwm2m_type_t)t);
+        }
+    } else if (cf == LWM2M_CF_LWM2M_CBOR) {
+        rc = lwm2m_lwm2m_cbor_decode(base, buf, len, out);
+        for (size_t i = n0; rc == LWM2M_OK && i < out->n; i++) {
+            int t = registry_type(reg, &out->recs[i].path);
+            if (t > (int)LWM2M_T_NONE)
+                rc = lwm2m_cbor_retype(&out->recs[i], (lwm2m_type_t)t);
         }
     } else if (cf == LWM2M_CF_TEXT) {
         int t = registry_type(reg, base);

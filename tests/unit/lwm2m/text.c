@@ -407,7 +407,7 @@ static void test_text_registry_and_dispatch(void **state)
 
     /* every format: too large, bad arguments, unsupported */
     static const int cfs[] = {LWM2M_CF_TEXT, LWM2M_CF_OPAQUE, LWM2M_CF_TLV, LWM2M_CF_OLD_TLV, LWM2M_CF_SENML_JSON,
-                              LWM2M_CF_SENML_CBOR};
+                              LWM2M_CF_SENML_CBOR, LWM2M_CF_LWM2M_CBOR};
     size_t n = LWM2M_MAX_PAYLOAD + 1;
     uint8_t *big = calloc(1, n);
     assert_non_null(big);
@@ -419,8 +419,7 @@ static void test_text_registry_and_dispatch(void **state)
         assert_int_equal(lwm2m_decode(cfs[k], NULL, big, 1, NULL, &out), BAD);
         assert_int_equal(lwm2m_decode(cfs[k], &base, NULL, 1, NULL, &out), BAD);
     }
-    static const int unsupported[] = {LWM2M_CF_LINK, LWM2M_CF_CBOR, LWM2M_CF_OMA_JSON, LWM2M_CF_OLD_JSON,
-                                      LWM2M_CF_LWM2M_CBOR, 1, 65535};
+    static const int unsupported[] = {LWM2M_CF_LINK, LWM2M_CF_CBOR, LWM2M_CF_OMA_JSON, LWM2M_CF_OLD_JSON, 1, 65535};
     for (size_t k = 0; k < sizeof unsupported / sizeof unsupported[0]; k++) {
         uint8_t *enc = NULL;
         size_t enclen = 0;
