@@ -1,5 +1,6 @@
-/* Simulated device: data model (/0, /1, /2, /3, /21) and the client-side
- * handlers of the LwM2M Bootstrap Interface.
+/* Simulated device: data model (/0, /1, /2, /3, /4, /7, /21) and the
+ * client-side handlers of the LwM2M Bootstrap Interface; requests on the
+ * Device Management interface are passed on to sim/dm.c.
  *
  * Pure code: a request struct in, a response struct out. No libcoap, no
  * clock, no sockets (sim.c feeds it from libcoap; unit tests feed it
@@ -7,11 +8,9 @@
  *
  * Model: `rs` holds every resource value (paths of length 3 or 4) sorted by
  * path; `inst` holds every object instance (sorted), so an instance can
- * exist without resources. Invariants, checked by assert_dm() in debug
- * builds after every change:
- *   I1  every record lies under an instance listed in `inst`;
- *   I2  every instance belongs to a supported object;
- *   I3  at most one /0 instance has Bootstrap-Server (/0/x/1) = true.
+ * exist without resources. The struct and its invariants are in
+ * sim/dm_int.h; sim__assert_dm() checks them in debug builds after every
+ * change.
  *
  * Decisions and their sources (LwM2M Core TS 1.1.1 unless stated):
  *  - Bootstrap-Write (§5.2.7.4, §6.1.7.4) writes "regardless of the existence
@@ -49,33 +48,19 @@
 #include "server/lwm2m/codec.h"
 #include "server/lwm2m/link.h"
 #include "server/lwm2m/registry.h"
-#include "sim/sim.h"
-
-typedef struct {
-    uint16_t oid, iid;
-} inst_t;
-
-struct sim_dm {
-    lwm2m_version_t version;
-    int preferred_cf;
-    const lwm2m_registry_t *reg;
-    bool refuse_discover, fail_finish;
-    lwm2m_records_t rs;   /* sorted by path */
-    inst_t *inst;         /* sorted by (oid, iid) */
-    size_t ninst, capinst;
-};
+#include "sim/dm_int.h"
 
 static const uint16_t supported_10[] = {0, 1, 2, 3, 4, 7};
 static const uint16_t supported_11[] = {0, 1, 2, 3, 4, 7, 21};
 
 /* Security, Server, Access Control, Device, Connectivity Monitoring,
  * Connectivity Statistics, and OSCORE for 1.1+ clients. */
-static bool obj_supported(const sim_dm_t *dm, uint16_t oid)
+bool sim__obj_supported(const sim_dm_t *dm, uint16_t oid)
 {
     return oid <= 4 || oid == 7 || (oid == 21 && dm->version >= LWM2M_V1_1);
 }
 
-static const uint16_t *supported_list(const sim_dm_t *dm, size_t *n)
+const uint16_t *sim__supported_list(const sim_dm_t *dm, size_t *n)
 {
     if (dm->version >= LWM2M_V1_1) {
         *n = sizeof supported_11 / sizeof supported_11[0];
@@ -88,7 +73,7 @@ static const uint16_t *supported_list(const sim_dm_t *dm, size_t *n)
 /* Object version this simulated client implements (sent as `ver` when not
  * 1.0, Core TS 1.1.1 §5.2.7.5 / §6.2.2): the version published with the
  * client's enabler release. */
-static const char *obj_version(const sim_dm_t *dm, uint16_t oid)
+const char *sim__obj_version(const sim_dm_t *dm, uint16_t oid)
 {
     if (oid == 2 || oid == 4 || oid == 7)
         return "1.0"; /* the simulated client implements their first version */
@@ -101,17 +86,12 @@ static const char *obj_version(const sim_dm_t *dm, uint16_t oid)
 
 /* ------------------------------------------------------------ helpers */
 
-static lwm2m_path_t P(int len, unsigned a, unsigned b, unsigned c)
-{
-    return lwm2m_path_make(len, a, b, c, 0);
-}
-
 static int inst_index(const sim_dm_t *dm, uint16_t oid, uint16_t iid, bool *found)
 {
     size_t lo = 0, hi = dm->ninst;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const inst_t *x = &dm->inst[mid];
+        const sim__inst_t *x = &dm->inst[mid];
         if (x->oid < oid || (x->oid == oid && x->iid < iid))
             lo = mid + 1;
         else
@@ -121,7 +101,7 @@ static int inst_index(const sim_dm_t *dm, uint16_t oid, uint16_t iid, bool *foun
     return (int)lo;
 }
 
-static int inst_add(sim_dm_t *dm, uint16_t oid, uint16_t iid)
+int sim__inst_add(sim_dm_t *dm, uint16_t oid, uint16_t iid)
 {
     bool found;
     int at = inst_index(dm, oid, iid, &found);
@@ -129,20 +109,20 @@ static int inst_add(sim_dm_t *dm, uint16_t oid, uint16_t iid)
         return 0;
     if (dm->ninst == dm->capinst) {
         size_t cap = dm->capinst ? dm->capinst * 2 : 8;
-        inst_t *n = realloc(dm->inst, cap * sizeof *n);
+        sim__inst_t *n = realloc(dm->inst, cap * sizeof *n);
         if (!n)
             return LWM2M_ERR_INTERNAL;
         dm->inst = n;
         dm->capinst = cap;
     }
     memmove(&dm->inst[at + 1], &dm->inst[at], (dm->ninst - (size_t)at) * sizeof *dm->inst);
-    dm->inst[at] = (inst_t){oid, iid};
+    dm->inst[at] = (sim__inst_t){oid, iid};
     dm->ninst++;
     return 0;
 }
 
 /* Removes every record at or below `prefix` (keeps order). */
-static void records_remove(lwm2m_records_t *rs, const lwm2m_path_t *prefix)
+void sim__records_remove(lwm2m_records_t *rs, const lwm2m_path_t *prefix)
 {
     size_t w = 0;
     for (size_t r = 0; r < rs->n; r++) {
@@ -155,7 +135,7 @@ static void records_remove(lwm2m_records_t *rs, const lwm2m_path_t *prefix)
     rs->n = w;
 }
 
-static void inst_del(sim_dm_t *dm, uint16_t oid, uint16_t iid)
+void sim__inst_del(sim_dm_t *dm, uint16_t oid, uint16_t iid)
 {
     bool found;
     int at = inst_index(dm, oid, iid, &found);
@@ -163,17 +143,18 @@ static void inst_del(sim_dm_t *dm, uint16_t oid, uint16_t iid)
         return;
     memmove(&dm->inst[at], &dm->inst[at + 1], (dm->ninst - (size_t)at - 1) * sizeof *dm->inst);
     dm->ninst--;
-    lwm2m_path_t p = P(2, oid, iid, 0);
-    records_remove(&dm->rs, &p);
+    lwm2m_path_t p = sim__P(2, oid, iid, 0);
+    sim__records_remove(&dm->rs, &p);
+    sim__attrs_drop(dm, &p);
 }
 
-static const lwm2m_record_t *find3(const sim_dm_t *dm, uint16_t o, uint16_t i, uint16_t r)
+const lwm2m_record_t *sim__find3(const sim_dm_t *dm, uint16_t o, uint16_t i, uint16_t r)
 {
-    lwm2m_path_t p = P(3, o, i, r);
+    lwm2m_path_t p = sim__P(3, o, i, r);
     return lwm2m_records_find(&dm->rs, &p);
 }
 
-static bool rec_bool(const lwm2m_record_t *r, bool *out)
+bool sim__rec_bool(const lwm2m_record_t *r, bool *out)
 {
     if (!r)
         return false;
@@ -185,7 +166,7 @@ static bool rec_bool(const lwm2m_record_t *r, bool *out)
     }
 }
 
-static bool rec_int(const lwm2m_record_t *r, int64_t *out)
+bool sim__rec_int(const lwm2m_record_t *r, int64_t *out)
 {
     if (!r)
         return false;
@@ -201,8 +182,21 @@ static bool rec_int(const lwm2m_record_t *r, int64_t *out)
     }
 }
 
+bool sim__rec_num(const lwm2m_record_t *r, double *out)
+{
+    if (!r)
+        return false;
+    switch (r->type) {
+    case LWM2M_T_INTEGER:
+    case LWM2M_T_TIME: *out = (double)r->v.i; return true;
+    case LWM2M_T_UNSIGNED: *out = (double)r->v.u; return true;
+    case LWM2M_T_FLOAT: *out = r->v.f; return true;
+    default: return false;
+    }
+}
+
 /* string or opaque content; NULL if the record is absent or not bytes */
-static const char *rec_str(const lwm2m_record_t *r, size_t *len)
+const char *sim__rec_str(const lwm2m_record_t *r, size_t *len)
 {
     if (!r || !(r->type == LWM2M_T_STRING || r->type == LWM2M_T_OPAQUE || r->type == LWM2M_T_CORELNK))
         return NULL;
@@ -211,30 +205,30 @@ static const char *rec_str(const lwm2m_record_t *r, size_t *len)
     return r->bytes ? (const char *)r->bytes : "";
 }
 
-static bool is_bs_instance(const sim_dm_t *dm, uint16_t iid)
+bool sim__is_bs_instance(const sim_dm_t *dm, uint16_t iid)
 {
     bool b = false;
-    return rec_bool(find3(dm, 0, iid, 1), &b) && b;
+    return sim__rec_bool(sim__find3(dm, 0, iid, 1), &b) && b;
 }
 
 int sim_dm_bs_account(const sim_dm_t *dm)
 {
     for (size_t k = 0; k < dm->ninst; k++)
-        if (dm->inst[k].oid == 0 && is_bs_instance(dm, dm->inst[k].iid))
+        if (dm->inst[k].oid == 0 && sim__is_bs_instance(dm, dm->inst[k].iid))
             return dm->inst[k].iid;
     return -1;
 }
 
 #ifndef NDEBUG
-static void assert_dm(const sim_dm_t *dm)
+void sim__assert_dm(const sim_dm_t *dm)
 {
     int nbs = 0;
     for (size_t k = 0; k < dm->ninst; k++) {
-        assert(obj_supported(dm, dm->inst[k].oid)); /* I2 */
+        assert(sim__obj_supported(dm, dm->inst[k].oid)); /* I2 */
         if (k)
             assert(dm->inst[k - 1].oid < dm->inst[k].oid ||
                    (dm->inst[k - 1].oid == dm->inst[k].oid && dm->inst[k - 1].iid < dm->inst[k].iid));
-        if (dm->inst[k].oid == 0 && is_bs_instance(dm, dm->inst[k].iid))
+        if (dm->inst[k].oid == 0 && sim__is_bs_instance(dm, dm->inst[k].iid))
             nbs++;
     }
     assert(nbs <= 1); /* I3 */
@@ -243,9 +237,9 @@ static void assert_dm(const sim_dm_t *dm)
         assert(p->len >= 3);
         assert(sim_dm_has_instance(dm, p->ids[0], p->ids[1])); /* I1 */
     }
+    for (size_t k = 0; k < dm->nattrs; k++)
+        assert(dm->attrs[k].a.mask != 0); /* I4 */
 }
-#else
-#define assert_dm(dm) ((void)0)
 #endif
 
 /* ------------------------------------------------------------ lifecycle */
@@ -256,32 +250,57 @@ void sim_dm_config_init(sim_dm_config_t *cfg)
     cfg->version = LWM2M_V1_1;
     cfg->preferred_cf = LWM2M_CF_SENML_CBOR;
     cfg->bs_security_mode = SIM_SEC_NOSEC;
+    cfg->dm_security_mode = SIM_SEC_NOSEC;
+    cfg->dm_ssid = 1;
+    cfg->lifetime = 300;
 }
 
 static int add_str(sim_dm_t *dm, unsigned o, unsigned i, unsigned r, const char *s)
 {
-    lwm2m_path_t p = P(3, o, i, r);
+    lwm2m_path_t p = sim__P(3, o, i, r);
     return lwm2m_records_add_string(&dm->rs, &p, s);
 }
 
 static int add_int(sim_dm_t *dm, unsigned o, unsigned i, unsigned r, int64_t v)
 {
-    lwm2m_path_t p = P(3, o, i, r);
+    lwm2m_path_t p = sim__P(3, o, i, r);
     return lwm2m_records_add_int(&dm->rs, &p, v);
 }
 
 static int add_opaque(sim_dm_t *dm, unsigned o, unsigned i, unsigned r, const void *b, size_t n)
 {
-    lwm2m_path_t p = P(3, o, i, r);
+    lwm2m_path_t p = sim__P(3, o, i, r);
     return lwm2m_records_add_opaque(&dm->rs, &p, b, n);
+}
+
+/* /0/<iid>: a Security instance (Core TS 1.1.1 §E.1) */
+static int add_security(sim_dm_t *dm, unsigned i, const char *uri, bool bs, int mode, const sim_dm_config_t *cfg)
+{
+    bool psk = mode == SIM_SEC_PSK;
+    int rc = sim__inst_add(dm, 0, (uint16_t)i);
+    rc |= add_str(dm, 0, i, 0, uri);
+    lwm2m_path_t p = sim__P(3, 0, i, 1);
+    rc |= lwm2m_records_add_bool(&dm->rs, &p, bs);
+    rc |= add_int(dm, 0, i, 2, mode);
+    rc |= add_opaque(dm, 0, i, 3, psk ? cfg->psk_identity : NULL, psk ? cfg->psk_identity_len : 0);
+    rc |= add_opaque(dm, 0, i, 4, NULL, 0);
+    rc |= add_opaque(dm, 0, i, 5, psk ? cfg->psk_key : NULL, psk ? cfg->psk_key_len : 0);
+    if (!bs)
+        rc |= add_int(dm, 0, i, 10, cfg->dm_ssid);
+    rc |= add_int(dm, 0, i, 11, 0); /* Client Hold Off Time */
+    if (bs)
+        rc |= add_int(dm, 0, i, 12, 0); /* Bootstrap-Server Account Timeout: infinite */
+    return rc ? LWM2M_ERR_INTERNAL : 0;
 }
 
 int sim_dm_new(const sim_dm_config_t *cfg, sim_dm_t **out)
 {
     *out = NULL;
-    if (!cfg || !cfg->reg || !cfg->endpoint || !cfg->bs_uri || cfg->bs_iid >= LWM2M_ID_NONE ||
+    if (!cfg || !cfg->reg || !cfg->endpoint || (!cfg->bs_uri && !cfg->dm_uri) || cfg->bs_iid >= LWM2M_ID_NONE ||
         (cfg->version != LWM2M_V1_0 && cfg->version != LWM2M_V1_1 && cfg->version != LWM2M_V1_2) ||
-        (cfg->bs_security_mode != SIM_SEC_NOSEC && cfg->bs_security_mode != SIM_SEC_PSK))
+        (cfg->bs_security_mode != SIM_SEC_NOSEC && cfg->bs_security_mode != SIM_SEC_PSK) ||
+        (cfg->dm_uri && ((cfg->dm_security_mode != SIM_SEC_NOSEC && cfg->dm_security_mode != SIM_SEC_PSK) ||
+                         cfg->dm_ssid < 1 || cfg->dm_ssid > 65534)))
         return LWM2M_ERR_BAD_REQUEST;
     sim_dm_t *dm = calloc(1, sizeof *dm);
     if (!dm)
@@ -293,24 +312,23 @@ int sim_dm_new(const sim_dm_config_t *cfg, sim_dm_t **out)
     dm->fail_finish = cfg->fail_finish;
     lwm2m_records_init(&dm->rs);
 
-    bool psk = cfg->bs_security_mode == SIM_SEC_PSK;
-    unsigned b = cfg->bs_iid;
     int rc = 0;
-    /* /0/N: the Bootstrap-Server account (Core TS 1.1.1 §E.1, Security object) */
-    rc |= inst_add(dm, 0, (uint16_t)b);
-    rc |= add_str(dm, 0, b, 0, cfg->bs_uri);
-    {
-        lwm2m_path_t p = P(3, 0, b, 1);
-        rc |= lwm2m_records_add_bool(&dm->rs, &p, true);
+    /* /0/N: the Bootstrap-Server account */
+    if (cfg->bs_uri)
+        rc |= add_security(dm, cfg->bs_iid, cfg->bs_uri, true, cfg->bs_security_mode, cfg);
+    if (cfg->dm_uri) {
+        /* a factory-provisioned management server account and its /1/0 */
+        unsigned si = cfg->bs_uri && cfg->bs_iid == 0 ? 1 : 0;
+        rc |= add_security(dm, si, cfg->dm_uri, false, cfg->dm_security_mode, cfg);
+        rc |= sim__inst_add(dm, 1, 0);
+        rc |= add_int(dm, 1, 0, 0, cfg->dm_ssid);
+        rc |= add_int(dm, 1, 0, 1, cfg->lifetime ? cfg->lifetime : 300);
+        lwm2m_path_t p = sim__P(3, 1, 0, 6);
+        rc |= lwm2m_records_add_bool(&dm->rs, &p, false); /* Notification Storing */
+        rc |= add_str(dm, 1, 0, 7, cfg->dm_binding ? cfg->dm_binding : "U");
     }
-    rc |= add_int(dm, 0, b, 2, cfg->bs_security_mode);
-    rc |= add_opaque(dm, 0, b, 3, psk ? cfg->psk_identity : NULL, psk ? cfg->psk_identity_len : 0);
-    rc |= add_opaque(dm, 0, b, 4, NULL, 0);
-    rc |= add_opaque(dm, 0, b, 5, psk ? cfg->psk_key : NULL, psk ? cfg->psk_key_len : 0);
-    rc |= add_int(dm, 0, b, 11, 0); /* Client Hold Off Time */
-    rc |= add_int(dm, 0, b, 12, 0); /* Bootstrap-Server Account Timeout: infinite */
-    /* /3/0: Device */
-    rc |= inst_add(dm, 3, 0);
+    /* /3/0: Device (the values that change over time: sim/dm.c) */
+    rc |= sim__inst_add(dm, 3, 0);
     rc |= add_str(dm, 3, 0, 0, "lwdm");
     rc |= add_str(dm, 3, 0, 1, "lwdm-sim");
     rc |= add_str(dm, 3, 0, 2, cfg->endpoint);
@@ -323,24 +341,8 @@ int sim_dm_new(const sim_dm_config_t *cfg, sim_dm_t **out)
     rc |= add_str(dm, 3, 0, 17, "simulated");
     rc |= add_str(dm, 3, 0, 18, "sim-hw-1");
     rc |= add_str(dm, 3, 0, 19, "lwdm-sim 0.1");
-    /* /4/0: Connectivity Monitoring (a cellular bearer on loopback) */
-    rc |= inst_add(dm, 4, 0);
-    rc |= add_int(dm, 4, 0, 0, 6);      /* Network Bearer: LTE-FDD */
-    {
-        lwm2m_path_t p = lwm2m_path_make(4, 4, 0, 1, 0);
-        rc |= lwm2m_records_add_int(&dm->rs, &p, 6); /* Available Network Bearer */
-        p = lwm2m_path_make(4, 4, 0, 4, 0);
-        rc |= lwm2m_records_add_string(&dm->rs, &p, "127.0.0.1"); /* IP Addresses */
-    }
-    rc |= add_int(dm, 4, 0, 2, -71);    /* Radio Signal Strength, dBm */
-    rc |= add_int(dm, 4, 0, 3, 18);     /* Link Quality */
-    rc |= add_int(dm, 4, 0, 8, 21905);  /* Cell ID */
-    /* /7/0: Connectivity Statistics, not collecting yet */
-    rc |= inst_add(dm, 7, 0);
-    rc |= add_int(dm, 7, 0, 0, 0);      /* SMS Tx Counter */
-    rc |= add_int(dm, 7, 0, 2, 0);      /* Tx Data, kB */
-    rc |= add_int(dm, 7, 0, 3, 0);      /* Rx Data, kB */
-    rc |= add_int(dm, 7, 0, 8, 0);      /* Collection Period, s */
+    /* /3/0 live values, /4/0 Connectivity Monitoring, /7/0 Connectivity Statistics */
+    rc |= sim__dm_add_device_objects(dm);
     if (rc) {
         sim_dm_free(&dm);
         return LWM2M_ERR_INTERNAL;
@@ -348,27 +350,27 @@ int sim_dm_new(const sim_dm_config_t *cfg, sim_dm_t **out)
     if (cfg->factory) {
         for (size_t k = 0; k < cfg->factory->n; k++) {
             const lwm2m_record_t *r = &cfg->factory->recs[k];
-            if (r->path.len < 3 || !obj_supported(dm, r->path.ids[0])) {
+            if (r->path.len < 3 || !sim__obj_supported(dm, r->path.ids[0])) {
                 sim_dm_free(&dm);
                 return LWM2M_ERR_BAD_REQUEST;
             }
             lwm2m_path_t prefix = r->path;
             prefix.len = 3;
-            records_remove(&dm->rs, &prefix);
+            sim__records_remove(&dm->rs, &prefix);
         }
         for (size_t k = 0; k < cfg->factory->n && !rc; k++) {
             const lwm2m_record_t *r = &cfg->factory->recs[k];
-            rc = inst_add(dm, r->path.ids[0], r->path.ids[1]);
+            rc = sim__inst_add(dm, r->path.ids[0], r->path.ids[1]);
             if (!rc)
                 rc = lwm2m_records_add(&dm->rs, r);
         }
-        if (rc || sim_dm_bs_account(dm) < 0) {
+        if (rc || (cfg->bs_uri && sim_dm_bs_account(dm) < 0)) {
             sim_dm_free(&dm);
             return rc ? rc : LWM2M_ERR_BAD_REQUEST;
         }
     }
     lwm2m_records_sort(&dm->rs);
-    assert_dm(dm);
+    sim__assert_dm(dm);
     *out = dm;
     return 0;
 }
@@ -380,6 +382,7 @@ void sim_dm_free(sim_dm_t **pdm)
     sim_dm_t *dm = *pdm;
     lwm2m_records_clear(&dm->rs);
     free(dm->inst);
+    free(dm->attrs);
     free(dm);
     *pdm = NULL;
 }
@@ -467,9 +470,7 @@ char *sim_record_text(const lwm2m_record_t *r, char *buf, size_t cap)
 
 /* ------------------------------------------------------------ responses */
 
-static int answer(sim_response_t *resp, int cls, int detail, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int answer(sim_response_t *resp, int cls, int detail, const char *fmt, ...)
+int sim__answer(sim_response_t *resp, int cls, int detail, const char *fmt, ...)
 {
     resp->code = LWM2M_CODE(cls, detail);
     if (fmt) {
@@ -482,7 +483,7 @@ static int answer(sim_response_t *resp, int cls, int detail, const char *fmt, ..
 }
 
 /* A negated CoAP code from the protocol core -> response */
-static int answer_err(sim_response_t *resp, int err, const char *what)
+int sim__answer_err(sim_response_t *resp, int err, const char *what)
 {
     int c = -err;
     if (c <= 0 || c >= 256)
@@ -492,7 +493,7 @@ static int answer_err(sim_response_t *resp, int err, const char *what)
     return 0;
 }
 
-static bool query_has(const sim_request_t *req, const char *key)
+bool sim__query_has(const sim_request_t *req, const char *key)
 {
     if (!req->query)
         return false;
@@ -516,14 +517,14 @@ static int discover_instance_attrs(const sim_dm_t *dm, uint16_t oid, uint16_t ii
     size_t w = 0;
     int64_t ssid;
     if (oid == 0) {
-        if (!is_bs_instance(dm, iid) && rec_int(find3(dm, 0, iid, 10), &ssid))
+        if (!sim__is_bs_instance(dm, iid) && sim__rec_int(sim__find3(dm, 0, iid, 10), &ssid))
             w += (size_t)snprintf(buf + w, cap - w, "ssid=%" PRId64, ssid);
         size_t ulen;
-        const char *uri = rec_str(find3(dm, 0, iid, 0), &ulen);
+        const char *uri = sim__rec_str(sim__find3(dm, 0, iid, 0), &ulen);
         if (dm->version >= LWM2M_V1_1 && uri && w < cap)
             w += (size_t)snprintf(buf + w, cap - w, "%suri=\"%.*s\"", w ? ";" : "", (int)ulen, uri);
     } else if (oid == 1) {
-        if (rec_int(find3(dm, 1, iid, 0), &ssid))
+        if (sim__rec_int(sim__find3(dm, 1, iid, 0), &ssid))
             w += (size_t)snprintf(buf + w, cap - w, "ssid=%" PRId64, ssid);
     }
     return w < cap ? 0 : LWM2M_ERR_INTERNAL;
@@ -532,13 +533,13 @@ static int discover_instance_attrs(const sim_dm_t *dm, uint16_t oid, uint16_t ii
 static int handle_discover(sim_dm_t *dm, const sim_request_t *req, const lwm2m_path_t *p, sim_response_t *resp)
 {
     if (dm->refuse_discover)
-        return answer(resp, 4, 5, "discover refused (fault injection)");
-    if (query_has(req, "depth"))
-        return answer(resp, 4, 0, "depth is not allowed on Bootstrap-Discover");
+        return sim__answer(resp, 4, 5, "discover refused (fault injection)");
+    if (sim__query_has(req, "depth"))
+        return sim__answer(resp, 4, 0, "depth is not allowed on Bootstrap-Discover");
     if (p->len > 1)
-        return answer(resp, 4, 0, "Bootstrap-Discover targets the root or an object");
-    if (p->len == 1 && !obj_supported(dm, p->ids[0]))
-        return answer(resp, 4, 4, "object %u not supported", p->ids[0]);
+        return sim__answer(resp, 4, 0, "Bootstrap-Discover targets the root or an object");
+    if (p->len == 1 && !sim__obj_supported(dm, p->ids[0]))
+        return sim__answer(resp, 4, 4, "object %u not supported", p->ids[0]);
 
     lwm2m_strbuf_t sb = {0};
     int rc = 0;
@@ -546,20 +547,20 @@ static int handle_discover(sim_dm_t *dm, const sim_request_t *req, const lwm2m_p
         /* 1.0 form: a bare `lwm2m="1.0"` attribute opens the list (no `</>`) */
         sb.buf = malloc(64);
         if (!sb.buf)
-            return answer_err(resp, LWM2M_ERR_INTERNAL, "out of memory");
+            return sim__answer_err(resp, LWM2M_ERR_INTERNAL, "out of memory");
         sb.cap = 64;
         sb.len = (size_t)snprintf(sb.buf, sb.cap, "lwm2m=\"1.0\"");
     } else {
         rc = lwm2m_link_append(&sb, "/", dm->version == LWM2M_V1_2 ? "lwm2m=1.2" : "lwm2m=1.1");
     }
     size_t nobj;
-    const uint16_t *objs = supported_list(dm, &nobj);
+    const uint16_t *objs = sim__supported_list(dm, &nobj);
     char uri[32], attrs[400];
     for (size_t k = 0; k < nobj && !rc; k++) {
         uint16_t oid = objs[k];
         if (p->len == 1 && oid != p->ids[0])
             continue;
-        const char *ver = obj_version(dm, oid);
+        const char *ver = sim__obj_version(dm, oid);
         bool has_ver = strcmp(ver, "1.0") != 0;
         if (has_ver)
             snprintf(attrs, sizeof attrs, dm->version == LWM2M_V1_0 ? "ver=\"%s\"" : "ver=%s", ver);
@@ -579,7 +580,7 @@ static int handle_discover(sim_dm_t *dm, const sim_request_t *req, const lwm2m_p
     }
     if (rc) {
         free(sb.buf);
-        return answer_err(resp, LWM2M_ERR_INTERNAL, "discover: out of memory");
+        return sim__answer_err(resp, LWM2M_ERR_INTERNAL, "discover: out of memory");
     }
     resp->code = LWM2M_CODE(2, 5);
     resp->content_format = LWM2M_CF_LINK;
@@ -590,46 +591,47 @@ static int handle_discover(sim_dm_t *dm, const sim_request_t *req, const lwm2m_p
 
 /* ------------------------------------------------------------ Read */
 
-static bool cf_hierarchical(int cf)
+static bool cf_hierarchical(const sim_dm_t *dm, int cf)
 {
-    return cf == LWM2M_CF_TLV || cf == LWM2M_CF_OLD_TLV || cf == LWM2M_CF_SENML_JSON || cf == LWM2M_CF_SENML_CBOR;
+    return cf == LWM2M_CF_TLV || cf == LWM2M_CF_OLD_TLV || cf == LWM2M_CF_SENML_JSON || cf == LWM2M_CF_SENML_CBOR ||
+           (cf == LWM2M_CF_LWM2M_CBOR && dm->version >= LWM2M_V1_2);
 }
 
 static int handle_read(sim_dm_t *dm, const sim_request_t *req, const lwm2m_path_t *p, sim_response_t *resp)
 {
     if (dm->version == LWM2M_V1_0)
-        return answer(resp, 4, 5, "Bootstrap-Read is not a LwM2M 1.0 operation");
+        return sim__answer(resp, 4, 5, "Bootstrap-Read is not a LwM2M 1.0 operation");
     if (p->len == 0)
-        return answer(resp, 4, 0, "Bootstrap-Read targets an object");
+        return sim__answer(resp, 4, 0, "Bootstrap-Read targets an object");
     uint16_t oid = p->ids[0];
-    if (!obj_supported(dm, oid))
-        return answer(resp, 4, 4, "object %u not supported", oid);
+    if (!sim__obj_supported(dm, oid))
+        return sim__answer(resp, 4, 4, "object %u not supported", oid);
     if (oid == 0 || oid == 21)
-        return answer(resp, 4, 1, "object %u holds credentials and is not readable", oid);
+        return sim__answer(resp, 4, 1, "object %u holds credentials and is not readable", oid);
     if (p->len >= 2 && !sim_dm_has_instance(dm, oid, p->ids[1]))
-        return answer(resp, 4, 4, "instance not found");
+        return sim__answer(resp, 4, 4, "instance not found");
     int cf = req->accept >= 0 ? req->accept : dm->preferred_cf;
     if (cf == LWM2M_CF_OLD_TLV)
         cf = LWM2M_CF_TLV;
     bool single = cf == LWM2M_CF_TEXT || cf == LWM2M_CF_OPAQUE;
-    if (!(cf_hierarchical(cf) || (single && p->len >= 3)) || !lwm2m_cf_supported(cf))
-        return answer(resp, 4, 6, "cannot answer in content format %d", cf);
+    if (!(cf_hierarchical(dm, cf) || (single && p->len >= 3)) || !lwm2m_cf_supported(cf))
+        return sim__answer(resp, 4, 6, "cannot sim__answer in content format %d", cf);
     lwm2m_records_t sel;
     lwm2m_records_init(&sel);
     if (sim_dm_copy(dm, p, &sel) != 0)
-        return answer_err(resp, LWM2M_ERR_INTERNAL, "out of memory");
+        return sim__answer_err(resp, LWM2M_ERR_INTERNAL, "out of memory");
     if (p->len >= 3 && sel.n == 0) {
         lwm2m_records_clear(&sel);
-        return answer(resp, 4, 4, "resource not found");
+        return sim__answer(resp, 4, 4, "resource not found");
     }
     uint8_t *out = NULL;
     size_t outlen = 0;
     int rc = lwm2m_encode(cf, p, &sel, &out, &outlen);
     lwm2m_records_clear(&sel);
     if (rc == LWM2M_ERR_BAD_REQUEST && single)
-        return answer(resp, 4, 6, "value does not fit content format %d", cf);
+        return sim__answer(resp, 4, 6, "value does not fit content format %d", cf);
     if (rc)
-        return answer_err(resp, rc, "encode failed");
+        return sim__answer_err(resp, rc, "encode failed");
     resp->code = LWM2M_CODE(2, 5);
     resp->content_format = cf;
     resp->payload = out;
@@ -646,7 +648,7 @@ static bool type_family_num(lwm2m_type_t t)
 
 /* Checks a decoded value against the object definition; converts between
  * string and opaque (text vs octet-stream writes of the same resource). */
-static int check_type(const sim_dm_t *dm, lwm2m_record_t *r)
+int sim__check_type(const sim_dm_t *dm, lwm2m_record_t *r)
 {
     int t = lwm2m_registry_type(dm->reg, r->path.ids[0], r->path.ids[2]);
     if (t < 0)
@@ -669,33 +671,34 @@ static int handle_write(sim_dm_t *dm, const sim_request_t *req, const lwm2m_path
 {
     int cf = req->content_format;
     if (p->len == 0)
-        return answer(resp, 4, 5, "Bootstrap-Write cannot target the root");
+        return sim__answer(resp, 4, 5, "Bootstrap-Write cannot target the root");
     if (p->len > 3)
-        return answer(resp, 4, 0, "Bootstrap-Write cannot target a resource instance");
-    if (!obj_supported(dm, p->ids[0]))
-        return answer(resp, 4, 4, "object %u not supported", p->ids[0]);
+        return sim__answer(resp, 4, 0, "Bootstrap-Write cannot target a resource instance");
+    if (!sim__obj_supported(dm, p->ids[0]))
+        return sim__answer(resp, 4, 4, "object %u not supported", p->ids[0]);
     if (cf < 0)
-        return answer(resp, 4, 0, "Content-Format missing");
+        return sim__answer(resp, 4, 0, "Content-Format missing");
     if (cf == LWM2M_CF_OLD_TLV)
         cf = LWM2M_CF_TLV;
     bool single = cf == LWM2M_CF_TEXT || cf == LWM2M_CF_OPAQUE;
     bool ok_cf = cf == LWM2M_CF_TLV || single ||
-                 (dm->version >= LWM2M_V1_1 && (cf == LWM2M_CF_SENML_JSON || cf == LWM2M_CF_SENML_CBOR));
+                 (dm->version >= LWM2M_V1_1 && (cf == LWM2M_CF_SENML_JSON || cf == LWM2M_CF_SENML_CBOR)) ||
+                 (dm->version >= LWM2M_V1_2 && cf == LWM2M_CF_LWM2M_CBOR);
     if (!ok_cf || !lwm2m_cf_supported(cf))
-        return answer(resp, 4, 15, "content format %d not supported", cf);
+        return sim__answer(resp, 4, 15, "content format %d not supported", cf);
     if (single && p->len != 3)
-        return answer(resp, 4, 0, "text/opaque only for a single resource");
+        return sim__answer(resp, 4, 0, "text/opaque only for a single resource");
 
     lwm2m_records_t in;
     lwm2m_records_init(&in);
     int rc = lwm2m_decode(cf, p, req->payload, req->payload_len, dm->reg, &in);
     if (rc) {
         lwm2m_records_clear(&in);
-        return answer_err(resp, rc, "payload does not decode");
+        return sim__answer_err(resp, rc, "payload does not decode");
     }
     if (in.n == 0 && p->len != 2) {
         lwm2m_records_clear(&in);
-        return answer(resp, 4, 0, "empty payload");
+        return sim__answer(resp, 4, 0, "empty payload");
     }
     /* validate everything before changing anything */
     int new_bs = -1;
@@ -703,19 +706,19 @@ static int handle_write(sim_dm_t *dm, const sim_request_t *req, const lwm2m_path
         lwm2m_record_t *r = &in.recs[k];
         if (r->path.len < 3 || !lwm2m_path_starts_with(&r->path, p) || r->path.ids[1] == LWM2M_ID_NONE) {
             lwm2m_records_clear(&in);
-            return answer(resp, 4, 0, "record outside the target path");
+            return sim__answer(resp, 4, 0, "record outside the target path");
         }
-        if (check_type(dm, r)) {
+        if (sim__check_type(dm, r)) {
             char ps[40];
             lwm2m_path_format(&r->path, ps, sizeof ps);
             lwm2m_records_clear(&in);
-            return answer(resp, 4, 0, "%s: value has the wrong type", ps);
+            return sim__answer(resp, 4, 0, "%s: value has the wrong type", ps);
         }
         bool b;
-        if (r->path.ids[0] == 0 && r->path.len == 3 && r->path.ids[2] == 1 && rec_bool(r, &b) && b) {
+        if (r->path.ids[0] == 0 && r->path.len == 3 && r->path.ids[2] == 1 && sim__rec_bool(r, &b) && b) {
             if (new_bs >= 0 && new_bs != r->path.ids[1]) {
                 lwm2m_records_clear(&in);
-                return answer(resp, 4, 0, "two Bootstrap-Server accounts in one write");
+                return sim__answer(resp, 4, 0, "two Bootstrap-Server accounts in one write");
             }
             new_bs = r->path.ids[1];
         }
@@ -729,24 +732,24 @@ static int handle_write(sim_dm_t *dm, const sim_request_t *req, const lwm2m_path
         for (size_t k = 0; k < in.n; k++) {
             const lwm2m_record_t *r = &in.recs[k];
             if (r->path.ids[0] == 0 && r->path.ids[1] == cur_bs && r->path.len == 3 && r->path.ids[2] == 1 &&
-                rec_bool(r, &b) && !b)
+                sim__rec_bool(r, &b) && !b)
                 demoted = true;
         }
         if (!demoted) {
             lwm2m_records_clear(&in);
-            return answer(resp, 4, 0, "a Bootstrap-Server account already exists at /0/%d", cur_bs);
+            return sim__answer(resp, 4, 0, "a Bootstrap-Server account already exists at /0/%d", cur_bs);
         }
     }
     /* apply: create instances, drop the old value(s) of every written
      * resource, then store the new ones (a path repeated in one payload:
      * the last value wins) */
     if (p->len >= 2)
-        rc = inst_add(dm, p->ids[0], p->ids[1]);
+        rc = sim__inst_add(dm, p->ids[0], p->ids[1]);
     for (size_t k = 0; k < in.n && !rc; k++) {
         lwm2m_path_t res = in.recs[k].path;
-        rc = inst_add(dm, res.ids[0], res.ids[1]);
+        rc = sim__inst_add(dm, res.ids[0], res.ids[1]);
         res.len = 3;
-        records_remove(&dm->rs, &res);
+        sim__records_remove(&dm->rs, &res);
     }
     for (size_t k = 0; k < in.n && !rc; k++) {
         bool later = false;
@@ -758,8 +761,8 @@ static int handle_write(sim_dm_t *dm, const sim_request_t *req, const lwm2m_path
     lwm2m_records_clear(&in);
     lwm2m_records_sort(&dm->rs);
     if (rc)
-        return answer_err(resp, LWM2M_ERR_INTERNAL, "out of memory");
-    assert_dm(dm);
+        return sim__answer_err(resp, LWM2M_ERR_INTERNAL, "out of memory");
+    sim__assert_dm(dm);
     resp->code = LWM2M_CODE(2, 4);
     return 0;
 }
@@ -775,7 +778,7 @@ static bool protected_instance(const sim_dm_t *dm, uint16_t oid, uint16_t iid)
     if (oid == 0 && bs >= 0 && iid == bs)
         return true;
     if (oid == 21 && bs >= 0 && dm->version >= LWM2M_V1_1) {
-        const lwm2m_record_t *l = find3(dm, 0, (uint16_t)bs, 17);
+        const lwm2m_record_t *l = sim__find3(dm, 0, (uint16_t)bs, 17);
         if (l && l->type == LWM2M_T_OBJLNK && l->v.lnk.oid == 21 && l->v.lnk.iid == iid)
             return true;
     }
@@ -785,25 +788,25 @@ static bool protected_instance(const sim_dm_t *dm, uint16_t oid, uint16_t iid)
 static int handle_delete(sim_dm_t *dm, const lwm2m_path_t *p, sim_response_t *resp)
 {
     if (p->len >= 3)
-        return answer(resp, 4, 0, "Bootstrap-Delete targets the root, an object or an instance");
-    if (p->len >= 1 && !obj_supported(dm, p->ids[0]))
-        return answer(resp, 4, 4, "object %u not supported", p->ids[0]);
+        return sim__answer(resp, 4, 0, "Bootstrap-Delete targets the root, an object or an instance");
+    if (p->len >= 1 && !sim__obj_supported(dm, p->ids[0]))
+        return sim__answer(resp, 4, 4, "object %u not supported", p->ids[0]);
     if (p->len == 2) {
         if (protected_instance(dm, p->ids[0], p->ids[1]))
-            return answer(resp, 4, 0, "/%u/%u cannot be deleted", p->ids[0], p->ids[1]);
-        inst_del(dm, p->ids[0], p->ids[1]);
+            return sim__answer(resp, 4, 0, "/%u/%u cannot be deleted", p->ids[0], p->ids[1]);
+        sim__inst_del(dm, p->ids[0], p->ids[1]);
     } else {
         /* collect first: protection depends on the BS account, which stays */
         size_t k = 0;
         while (k < dm->ninst) {
-            inst_t x = dm->inst[k];
+            sim__inst_t x = dm->inst[k];
             if ((p->len == 0 || x.oid == p->ids[0]) && !protected_instance(dm, x.oid, x.iid))
-                inst_del(dm, x.oid, x.iid);
+                sim__inst_del(dm, x.oid, x.iid);
             else
                 k++;
         }
     }
-    assert_dm(dm);
+    sim__assert_dm(dm);
     resp->code = LWM2M_CODE(2, 2);
     return 0;
 }
@@ -825,7 +828,7 @@ static int fail(char *why, size_t cap, const char *fmt, ...)
 static bool has_bytes(const sim_dm_t *dm, uint16_t o, uint16_t i, uint16_t r, bool nonempty)
 {
     size_t n = 0;
-    const char *s = rec_str(find3(dm, o, i, r), &n);
+    const char *s = sim__rec_str(sim__find3(dm, o, i, r), &n);
     return s && (!nonempty || n > 0);
 }
 
@@ -842,15 +845,15 @@ int sim_dm_check(const sim_dm_t *dm, char *why, size_t cap)
     for (size_t k = 0; k < nsec; k++) {
         uint16_t i = sec[k];
         size_t ulen = 0;
-        const char *uri = rec_str(find3(dm, 0, i, 0), &ulen);
+        const char *uri = sim__rec_str(sim__find3(dm, 0, i, 0), &ulen);
         bool bs;
         int64_t mode;
         sec_ssid[k] = -1;
         if (!uri || ulen == 0)
             return fail(why, cap, "/0/%u: LwM2M Server URI (0) missing", i);
-        if (!rec_bool(find3(dm, 0, i, 1), &bs))
+        if (!sim__rec_bool(sim__find3(dm, 0, i, 1), &bs))
             return fail(why, cap, "/0/%u: Bootstrap-Server (1) missing", i);
-        if (!rec_int(find3(dm, 0, i, 2), &mode))
+        if (!sim__rec_int(sim__find3(dm, 0, i, 2), &mode))
             return fail(why, cap, "/0/%u: Security Mode (2) missing", i);
         if (mode < 0 || mode > 4)
             return fail(why, cap, "/0/%u: Security Mode %" PRId64 " invalid", i, mode);
@@ -875,7 +878,7 @@ int sim_dm_check(const sim_dm_t *dm, char *why, size_t cap)
             continue;
         }
         int64_t ssid;
-        if (!rec_int(find3(dm, 0, i, 10), &ssid))
+        if (!sim__rec_int(sim__find3(dm, 0, i, 10), &ssid))
             return fail(why, cap, "/0/%u: Short Server ID (10) missing", i);
         if (ssid < 1 || ssid > 65534)
             return fail(why, cap, "/0/%u: Short Server ID %" PRId64 " out of range", i, ssid);
@@ -894,7 +897,7 @@ int sim_dm_check(const sim_dm_t *dm, char *why, size_t cap)
             const lwm2m_resdef_t *rd = &def->res[d];
             if (!rd->mandatory || rd->type == LWM2M_T_NONE || (rd->ops & LWM2M_OP_E))
                 continue;
-            lwm2m_path_t rp = P(3, 1, i, rd->id);
+            lwm2m_path_t rp = sim__P(3, 1, i, rd->id);
             bool present = lwm2m_records_find(&dm->rs, &rp) != NULL;
             if (!present && rd->multiple) {
                 for (size_t r = 0; r < dm->rs.n && !present; r++)
@@ -904,7 +907,7 @@ int sim_dm_check(const sim_dm_t *dm, char *why, size_t cap)
                 return fail(why, cap, "/1/%u: mandatory resource %u (%s) missing", i, rd->id, rd->name);
         }
         int64_t ssid;
-        if (!rec_int(find3(dm, 1, i, 0), &ssid))
+        if (!sim__rec_int(sim__find3(dm, 1, i, 0), &ssid))
             return fail(why, cap, "/1/%u: Short Server ID (0) missing", i);
         if (ssid < 1 || ssid > 65534)
             return fail(why, cap, "/1/%u: Short Server ID %" PRId64 " out of range", i, ssid);
@@ -924,7 +927,7 @@ static int handle_finish(sim_dm_t *dm, sim_response_t *resp)
 {
     if (dm->fail_finish) {
         resp->event = SIM_DM_EV_FINISH_REJECTED;
-        return answer(resp, 4, 6, "finish refused (fault injection)");
+        return sim__answer(resp, 4, 6, "finish refused (fault injection)");
     }
     if (sim_dm_check(dm, resp->detail, sizeof resp->detail) != 0) {
         resp->event = SIM_DM_EV_FINISH_REJECTED;
@@ -946,16 +949,24 @@ void sim_dm_handle(sim_dm_t *dm, const sim_request_t *req, sim_response_t *resp)
     size_t plen = req->path ? req->path_len : 0;
     while (plen && path[plen - 1] == '/')
         plen--;
+    if (req->iface == SIM_IFACE_DM) {
+        lwm2m_path_t p;
+        if (lwm2m_path_parse(path, plen, &p) != 0)
+            (void)sim__answer(resp, 4, 4, "no such path");
+        else
+            sim__dm_handle_mgmt(dm, req, &p, resp);
+        return;
+    }
     if (plen == 2 && memcmp(path, "bs", 2) == 0) {
         if (req->method == SIM_POST)
             (void)handle_finish(dm, resp);
         else
-            (void)answer(resp, 4, 5, "only POST on /bs");
+            (void)sim__answer(resp, 4, 5, "only POST on /bs");
         return;
     }
     lwm2m_path_t p;
     if (lwm2m_path_parse(path, plen, &p) != 0) {
-        (void)answer(resp, 4, 4, "no such path");
+        (void)sim__answer(resp, 4, 4, "no such path");
         return;
     }
     switch (req->method) {
@@ -971,12 +982,16 @@ void sim_dm_handle(sim_dm_t *dm, const sim_request_t *req, sim_response_t *resp)
         break;
     case SIM_PUT:
         (void)handle_write(dm, req, &p, resp);
+        if (resp->code == LWM2M_CODE(2, 4))
+            dm->gen++;
         break;
     case SIM_DELETE:
         (void)handle_delete(dm, &p, resp);
+        if (resp->code == LWM2M_CODE(2, 2))
+            dm->gen++;
         break;
     default:
-        (void)answer(resp, 4, 5, "method not allowed during bootstrap");
+        (void)sim__answer(resp, 4, 5, "method not allowed during bootstrap");
         break;
     }
 }

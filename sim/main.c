@@ -1,9 +1,15 @@
 /* lwdm-sim: command-line front end of the simulator library (sim/sim.h).
  *
- *   lwdm-sim bootstrap --server coap://127.0.0.1:5693 --count 100 [options]
+ *   lwdm-sim bootstrap --server coap://127.0.0.1:5693 --count 100 [--register] [options]
+ *   lwdm-sim register  --server coap://127.0.0.1:5683 --count 100 [options]
  *
- * Prints one line per device when it is done, then a summary line; writes a
- * JSON report on request. Exit status 0 only if every device bootstrapped.
+ * Bootstrap only: prints one line per device when it is done, then a summary
+ * line; exit status 0 only if every device bootstrapped.
+ * Registering (bootstrap --register, register): prints one line per device
+ * when it registered, keeps the devices running (updates, serving the
+ * management server, notifications) until SIGTERM/SIGINT or --duration,
+ * de-registers them, prints a summary; exit status 0 unless a device failed
+ * to register. Both write a JSON report on request.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <coap3/coap.h>
 #include <jansson.h>
@@ -27,20 +34,25 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fputs("usage: lwdm-sim bootstrap --server URI --count N [options]\n"
+    fputs("usage: lwdm-sim bootstrap --server URI --count N [--register] [options]\n"
+          "       lwdm-sim register --server URI --count N [options]\n"
           "       lwdm-sim --help\n"
           "\n"
-          "Simulates N LwM2M clients in one process that perform client-initiated\n"
-          "bootstrap against a LwM2M Bootstrap-Server.\n"
+          "Simulates N LwM2M clients in one process. `bootstrap` performs client-initiated\n"
+          "bootstrap against a LwM2M Bootstrap-Server (--server) and, with --register,\n"
+          "then registers to the management server it was given. `register` registers\n"
+          "directly to the management server --server (factory-provisioned devices).\n"
+          "Registered devices keep running - updates, serving the server's requests,\n"
+          "notifications - until SIGTERM/SIGINT or --duration, then de-register.\n"
           "\n"
           "  --server URI               coap://host[:port] or coaps://host[:port] (PSK)\n"
           "  --count N                  number of devices (default 1)\n"
           "  --prefix P                 endpoint prefix (default sim-)\n"
           "  --first I                  first endpoint index (default 1): sim-000001\n"
           "  --version 1.0|1.1|1.2      LwM2M version of the clients (default 1.1)\n"
-          "  --format tlv|senml-json|senml-cbor\n"
+          "  --format tlv|senml-json|senml-cbor|lwm2m-cbor\n"
           "                             preferred format, sent as pct by 1.1+ (default senml-cbor;\n"
-          "                             1.0 clients always use TLV and send no pct)\n"
+          "                             1.0 clients always use TLV and send no pct; lwm2m-cbor: 1.2)\n"
           "  --no-pct                   1.1+ clients send no pct\n"
           "  --psk-key HEX              PSK key for every device (needed with coaps://)\n"
           "  --psk-identity-prefix P    PSK identity = P + index (default: the endpoint name)\n"
@@ -57,13 +69,27 @@ static void usage(FILE *f)
           "  --refuse-discover          answer Bootstrap-Discover with 4.05 (fault)\n"
           "  --fail-finish              answer Bootstrap-Finish with 4.06 (fault)\n"
           "  --stall-after N            go silent after answering N server requests (fault)\n"
+          "registration:\n"
+          "  --register                 (bootstrap) register after the bootstrap\n"
+          "  --lifetime S               registration lifetime (default: /1/x/1 from the bootstrap,\n"
+          "                             else 300)\n"
+          "  --update-interval S        seconds between Updates (default 80 %% of the lifetime)\n"
+          "  --binding B                binding, /3/0/16 and /1/x/7 of `register` devices (default U)\n"
+          "  --queue                    queue mode (1.0: b=UQ, 1.1+: Q)\n"
+          "  --awake-ms MS              queue mode: awake window after the last traffic (default 93000)\n"
+          "  --tick-ms MS               period of the value changes (battery, signal, time; default\n"
+          "                             1000; 0 freezes them)\n"
+          "  --con-every N              every Nth notification is confirmable, the others NON\n"
+          "                             (default 1: all CON)\n"
+          "  --duration S               stop (and de-register) after S seconds (default: on signal)\n"
           "  --json FILE                write a per-device JSON report\n"
           "  --quiet                    no per-device lines, only the summary\n"
           "  --log-level L              debug|info|warn|error|off (default warn)\n"
           "  --help                     this text\n"
           "\n"
           "One UDP socket per device: stay below the open-file limit (ulimit -n).\n"
-          "Exit status: 0 if every device bootstrapped, 1 otherwise, 2 on usage errors.\n",
+          "Exit status: 0 if every device bootstrapped (or registered), 1 otherwise,\n"
+          "2 on usage errors.\n",
           f);
 }
 
@@ -95,6 +121,7 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 typedef struct {
     bool quiet;
+    bool registers;
 } cli_t;
 
 /* "servers=N security=[/0/1 coap://x mode=3 ssid=1, ...]" */
@@ -138,6 +165,15 @@ static void on_done(void *ud, sim_t *sim, const sim_device_t *dev)
         return;
     sim_status_t st;
     sim_device_status(dev, &st);
+    if (cli->registers) {
+        if (st.state == SIM_OK)
+            printf("ep=%s state=registered location=%s ms=%.1f server=%s\n", sim_device_endpoint(dev), st.location,
+                   (double)st.latency_us / 1000.0, st.server);
+        else
+            printf("ep=%s state=failed reason=\"%s\"\n", sim_device_endpoint(dev), st.reason);
+        fflush(stdout);
+        return;
+    }
     if (st.state == SIM_OK) {
         char desc[1024];
         describe_servers(sim_device_dm(dev), desc, sizeof desc);
@@ -193,6 +229,12 @@ static int write_json(const sim_t *sim, const char *file)
         json_t *d = json_pack("{s:s,s:s,s:s,s:f,s:I}", "endpoint", sim_device_endpoint(dev), "result",
                               sim_state_name(st.state), "reason", st.reason, "latency_ms",
                               (double)st.latency_us / 1000.0, "attempts", (json_int_t)st.attempts);
+        json_object_set_new(d, "registration",
+                            json_pack("{s:b,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "registered", st.registered, "state",
+                                      st.reg_state, "location", st.location, "server", st.server, "registrations",
+                                      (json_int_t)st.registrations, "updates", (json_int_t)st.updates,
+                                      "notifications", (json_int_t)st.notifications, "dm_requests",
+                                      (json_int_t)st.dm_requests));
         json_object_set_new(d, "security", object_json(sim_device_dm(dev), 0));
         json_object_set_new(d, "server", object_json(sim_device_dm(dev), 1));
         json_array_append_new(devs, d);
@@ -210,13 +252,15 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (argc < 2 || strcmp(argv[1], "bootstrap") != 0) {
+    if (argc < 2 || (strcmp(argv[1], "bootstrap") != 0 && strcmp(argv[1], "register") != 0)) {
         usage(stderr);
         return 2;
     }
+    bool direct = strcmp(argv[1], "register") == 0;
     enum {
         O_SERVER = 1000, O_COUNT, O_PREFIX, O_FIRST, O_VERSION, O_FORMAT, O_NOPCT, O_PSKKEY, O_PSKID, O_CONC,
-        O_TIMEOUT, O_RETRIES, O_RDELAY, O_BSIID, O_LOCAL, O_REFUSE, O_FAILFIN, O_STALL, O_JSON, O_QUIET, O_LOG, O_HELP, O_SINGLE, O_LINGER
+        O_TIMEOUT, O_RETRIES, O_RDELAY, O_BSIID, O_LOCAL, O_REFUSE, O_FAILFIN, O_STALL, O_JSON, O_QUIET, O_LOG, O_HELP, O_SINGLE, O_LINGER,
+        O_REGISTER, O_LIFETIME, O_UPDINT, O_BINDING, O_QUEUE, O_AWAKE, O_TICK, O_CONEVERY, O_DURATION
     };
     static const struct option opts[] = {
         {"server", required_argument, 0, O_SERVER},
@@ -243,6 +287,15 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, O_HELP},
         {"single-address", no_argument, 0, O_SINGLE},
         {"linger", required_argument, 0, O_LINGER},
+        {"register", no_argument, 0, O_REGISTER},
+        {"lifetime", required_argument, 0, O_LIFETIME},
+        {"update-interval", required_argument, 0, O_UPDINT},
+        {"binding", required_argument, 0, O_BINDING},
+        {"queue", no_argument, 0, O_QUEUE},
+        {"awake-ms", required_argument, 0, O_AWAKE},
+        {"tick-ms", required_argument, 0, O_TICK},
+        {"con-every", required_argument, 0, O_CONEVERY},
+        {"duration", required_argument, 0, O_DURATION},
         {0, 0, 0, 0},
     };
     sim_config_t cfg;
@@ -251,6 +304,8 @@ int main(int argc, char **argv)
     cli_t cli = {0};
     uint8_t key[64];
     const char *json_file = NULL;
+    const char *server = NULL;
+    unsigned long duration_s = 0;
     log_set_level(LOG_LVL_WARN);
     unsigned long v;
     int c;
@@ -258,7 +313,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
-        case O_SERVER: cfg.server_uri = optarg; break;
+        case O_SERVER: server = optarg; break;
         case O_COUNT: ok = parse_uint(optarg, 1000000, &v) && v > 0; cfg.count = v; break;
         case O_PREFIX: cfg.ep_prefix = optarg; break;
         case O_FIRST: ok = parse_uint(optarg, 4000000000ul, &v); cfg.first_index = (unsigned)v; break;
@@ -272,6 +327,7 @@ int main(int argc, char **argv)
             if (!strcmp(optarg, "tlv")) cfg.format = LWM2M_CF_TLV;
             else if (!strcmp(optarg, "senml-json")) cfg.format = LWM2M_CF_SENML_JSON;
             else if (!strcmp(optarg, "senml-cbor")) cfg.format = LWM2M_CF_SENML_CBOR;
+            else if (!strcmp(optarg, "lwm2m-cbor")) cfg.format = LWM2M_CF_LWM2M_CBOR;
             else ok = false;
             break;
         case O_NOPCT: cfg.omit_pct = true; break;
@@ -301,6 +357,18 @@ int main(int argc, char **argv)
         case O_HELP: usage(stdout); return 0;
         case O_SINGLE: cfg.addr_per_device = false; break;
         case O_LINGER: ok = parse_uint(optarg, 600000, &v); cfg.linger_ms = (unsigned)v; break;
+        case O_REGISTER: cfg.register_after_bootstrap = true; break;
+        case O_LIFETIME: ok = parse_uint(optarg, 100000000, &v) && v > 0; cfg.lifetime_s = (unsigned)v; break;
+        case O_UPDINT: ok = parse_uint(optarg, 4000000, &v) && v > 0; cfg.update_interval_ms = (unsigned)v * 1000u; break;
+        case O_BINDING:
+            ok = optarg[0] && strlen(optarg) < 7 && strspn(optarg, "UTSNMHQ") == strlen(optarg);
+            cfg.binding = optarg;
+            break;
+        case O_QUEUE: cfg.queue_mode = true; break;
+        case O_AWAKE: ok = parse_uint(optarg, 86400000, &v) && v > 0; cfg.awake_ms = (unsigned)v; break;
+        case O_TICK: ok = parse_uint(optarg, 86400000, &v); cfg.tick_ms = (unsigned)v; break;
+        case O_CONEVERY: ok = parse_uint(optarg, 1000000, &v) && v > 0; cfg.con_notify_every = (unsigned)v; break;
+        case O_DURATION: ok = parse_uint(optarg, 100000000, &v) && v > 0; duration_s = v; break;
         default: usage(stderr); return 2;
         }
         if (!ok) {
@@ -308,11 +376,20 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind < argc || !cfg.server_uri) {
+    if (optind < argc || !server) {
         fprintf(stderr, "lwdm-sim: %s\n", optind < argc ? "unexpected argument" : "--server is required");
         usage(stderr);
         return 2;
     }
+    if (direct && cfg.register_after_bootstrap) {
+        fprintf(stderr, "lwdm-sim: --register belongs to `bootstrap`; `register` always registers\n");
+        return 2;
+    }
+    if (direct)
+        cfg.dm_server_uri = server;
+    else
+        cfg.server_uri = server;
+    cli.registers = direct || cfg.register_after_bootstrap;
     cfg.on_done = on_done;
     cfg.ud = &cli;
 
@@ -335,18 +412,45 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     sim_start(sim);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     while (!g_stop) {
         int left = sim_step(sim, 100);
-        if (left <= 0)
+        if (left < 0)
             break;
+        if (left == 0 && !cli.registers)
+            break; /* bootstrap only: every device is done */
+        if (duration_s) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            double el = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+            if (el >= (double)duration_s)
+                break;
+        }
     }
-    if (g_stop)
-        sim_stop(sim);
-
     sim_summary_t s;
-    sim_summary(sim, &s);
-    printf("summary: %zu ok, %zu failed; elapsed %.3f s; %.1f bootstraps/s; latency p50 %.1f ms p90 %.1f p99 %.1f ms\n",
-           s.ok, s.failed + s.pending + s.running, s.elapsed_s, s.rate, s.p50_ms, s.p90_ms, s.p99_ms);
+    sim_summary(sim, &s); /* before sim_stop, which fails the devices still on their way */
+    if (cli.registers) {
+        unsigned long ups = 0, notes = 0, reqs = 0;
+        for (size_t i = 0; i < sim_count(sim); i++) {
+            sim_status_t st;
+            sim_device_status(sim_device(sim, i), &st);
+            ups += st.updates;
+            notes += st.notifications;
+            reqs += st.dm_requests;
+        }
+        sim_stop(sim); /* de-registers, waits up to about 1 s for the answers */
+        printf("summary: %zu registered, %zu failed, %zu not done; elapsed %.3f s; %.1f registrations/s; latency p50 "
+               "%.1f ms p90 %.1f p99 %.1f ms; %lu updates, %lu requests served, %lu notifications\n",
+               s.ok, s.failed, s.pending + s.running, s.elapsed_s, s.rate, s.p50_ms, s.p90_ms, s.p99_ms, ups, reqs,
+               notes);
+    } else {
+        if (g_stop || duration_s)
+            sim_stop(sim);
+        printf("summary: %zu ok, %zu failed; elapsed %.3f s; %.1f bootstraps/s; latency p50 %.1f ms p90 %.1f p99 %.1f "
+               "ms\n",
+               s.ok, s.failed + s.pending + s.running, s.elapsed_s, s.rate, s.p50_ms, s.p90_ms, s.p99_ms);
+    }
     if (json_file && write_json(sim, json_file) != 0)
         fprintf(stderr, "lwdm-sim: cannot write %s\n", json_file);
     int status = s.ok == s.total ? 0 : 1;
