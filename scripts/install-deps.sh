@@ -8,7 +8,13 @@ PKGS=(
   libcoap3-dev libgnutls28-dev libmicrohttpd-dev libsqlite3-dev libjansson-dev
   libsodium-dev libxml2-dev libcurl4-gnutls-dev libcbor-dev libcmocka-dev
   python3 python3-pytest python3-requests curl sqlite3 procps
+  chromium
 )
+# Browser tests (tests/web): node + npm (Debian's, unless a node with npm is already
+# installed: another node build, e.g. nodesource's, conflicts with Debian's npm).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PKGS+=(nodejs npm)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -8,6 +8,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh || exit 1
+# playwright-core for the browser tests (label web), from tests/web/package-lock.json
+npm ci --prefix tests/web --no-audit --no-fund --loglevel=error || exit 1
 jobs=$(nproc)
 total_pass=0; total_fail=0; status=0
 
