@@ -7,7 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/common/devops.h"
+
 struct lwm2m_registry;
+struct events;
 typedef struct api api_t;
 
 typedef struct {
@@ -23,6 +26,13 @@ typedef struct {
     /* Object definitions (immutable after start-up; shared read-only by the
      * worker threads), used to validate task keys when a task is saved. */
     const struct lwm2m_registry *registry;
+    /* Live events bus (server/common/events.h) served by GET /api/v1/events;
+     * borrowed, must outlive the api (api_stop). NULL = no live events. */
+    struct events *events;
+    /* Device operations (/devices/{id}/data/..., composite, bootstrap,
+     * requests): handed to the network loop (server/common/devops.h).
+     * submit NULL = every such request answers 503. */
+    devops_t devops;
 } api_config_t;
 
 /* Starts serving. On failure returns -1 and writes err. */

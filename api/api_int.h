@@ -33,6 +33,10 @@ struct api {
     int (*health_fn)(void *);
     void *health_arg;
     const struct lwm2m_registry *registry; /* object definitions (task keys); may be NULL */
+    char *web_dir;                /* --web DIR: static files from disk; NULL = the embedded web/ */
+    devops_t devops;              /* device operations -> network loop (device_data.c) */
+    struct events *events;        /* live events bus (borrowed); NULL = GET /events answers 503 */
+    struct api_events *evs;       /* events.c: streams, long polls and their waker thread */
 };
 
 typedef struct api_req {
@@ -52,6 +56,13 @@ typedef struct api_req {
     int64_t user_id;              /* authenticated caller (0 = none) */
     char domain[API_DOMAIN_MAX];  /* caller's domain */
     db_t *db;
+    /* A handler that suspends the connection (MHD_suspend_connection) without
+     * answering sets on_resume: libmicrohttpd calls the access handler again
+     * once it is resumed, and on_request runs on_resume(r) instead of routing.
+     * susp_free(susp_ctx) runs when the request completes. */
+    enum MHD_Result (*on_resume)(struct api_req *r);
+    void *susp_ctx;
+    void (*susp_free)(void *ctx);
 } api_req_t;
 
 typedef enum MHD_Result (*api_handler_fn)(api_req_t *r);
@@ -152,6 +163,26 @@ bool api_has(json_t *obj, const char *key);
 size_t api_utf8_len(const char *s);
 /* true if s has a control character (< 0x20 or 0x7f). */
 bool api_has_ctl(const char *s);
+
+/* ----------------------------------------------------------- events.c */
+/* GET /api/v1/events (server-sent events, or ?format=json pages). */
+enum MHD_Result api_events_get(api_req_t *r);
+/* device_data.c: registration state and device operations (docs/management.md) */
+enum MHD_Result api_device_registration_get(api_req_t *r);
+enum MHD_Result api_device_observations_get(api_req_t *r);
+enum MHD_Result api_device_values_get(api_req_t *r);
+enum MHD_Result api_device_notifications_get(api_req_t *r);
+enum MHD_Result api_device_op(api_req_t *r);
+/* The registration object of a device (NULL when not registered). */
+json_t *api_registration_json(db_t *db, int64_t device_id);
+/* Starts the thread that wakes suspended streams and polls (nothing without
+ * a bus). 0 or -1. */
+int api_events_start(api_t *a);
+/* Before MHD_stop_daemon: ends every stream and poll (resuming the suspended
+ * ones) and joins the thread. */
+void api_events_stop(api_t *a);
+/* After MHD_stop_daemon (every client is gone by then). */
+void api_events_free(api_t *a);
 
 /* ----------------------------------------------------------- handlers */
 enum MHD_Result api_health_get(api_req_t *r);

@@ -21,7 +21,7 @@ static const char *const k_fields[] = {
     "endpoint", "bootstrapCredentials", "managementCredentials", "properties", "blacklisted",
     /* read-only: accepted and ignored */
     "id", "domain", "autoCreated", "createdAt", "updatedAt", "lastBootstrapAt", "lastBootstrap",
-    "lastRegistrationAt", "lastContactAt", "serverCredentials", "groups", NULL};
+    "lastRegistrationAt", "lastContactAt", "serverCredentials", "groups", "registration", NULL};
 static const char *const k_cred_fields[] = {"securityMode", "pskIdentity", "psk", "pskSet", NULL};
 
 static const char *mode_name(int m) { return m == DB_SEC_PSK ? "psk" : m == DB_SEC_NOSEC ? "nosec" : "cert"; }
@@ -188,6 +188,8 @@ static json_t *device_to_json(db_t *db, const db_device_t *d)
         json_object_set_new(o, "lastBootstrap", json_null());
     }
     json_object_set_new(o, "lastRegistrationAt", api_json_time(d->last_registration_at, true));
+    json_t *reg = api_registration_json(db, d->id);
+    json_object_set_new(o, "registration", reg ? reg : json_null());
     json_object_set_new(o, "lastContactAt", api_json_time(d->last_contact_at, true));
     json_t *sc = json_array();
     db_server_cred_t *list = NULL;
@@ -225,7 +227,15 @@ enum MHD_Result api_devices_list(api_req_t *r)
     db_device_t *list = NULL;
     size_t n = 0;
     int64_t total = 0;
-    int rc = db_device_list(db, r->domain, api_query(r, "q"), limit, offset, &list, &n, &total);
+    const char *st = api_query(r, "state");
+    int state = 0;
+    if (st && !strcmp(st, "registered"))
+        state = 1;
+    else if (st && !strcmp(st, "unregistered"))
+        state = -1;
+    else if (st)
+        return api_problem_field(r, 400, "state", "registered or unregistered");
+    int rc = db_device_list_state(db, r->domain, api_query(r, "q"), state, limit, offset, &list, &n, &total);
     if (rc != SQLITE_OK)
         return api_problem_db(r, rc, "devices");
     json_t *items = json_array();
@@ -380,8 +390,11 @@ static enum MHD_Result do_delete(api_req_t *r, db_t *db, json_t *unused)
     int rc = db_device_delete(db, d.id);
     if (rc == SQLITE_OK)
         rc = db_commit(db);
-    if (rc == SQLITE_OK)
+    if (rc == SQLITE_OK) {
         LOG_INFO("api", "event=device_deleted id=%lld ep=%s", (long long)d.id, d.endpoint);
+        if (r->api->devops.forget) /* its registration (in the loop's memory) goes too */
+            r->api->devops.forget(r->api->devops.ctx, d.id);
+    }
     db_device_free(&d);
     if (rc != SQLITE_OK)
         return api_problem_db(r, rc, "device");

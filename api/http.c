@@ -11,8 +11,11 @@
 #include "api/api_int.h"
 #include "server/common/metrics.h"
 #include "server/common/log.h"
+#include "server/common/embedded.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -20,7 +23,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Declared bodies above this are refused without reading them. */
 #define API_HARD_BODY_LIMIT (16u * 1024u * 1024u)
@@ -92,6 +97,20 @@ static const route_t k_routes[] = {
     {"PATCH", "/api/v1/groups/{id}/tasks/{sub}", api_tasks_patch, true},
     {"DELETE", "/api/v1/groups/{id}/tasks/{sub}", api_tasks_delete, true},
     {"GET", "/api/v1/groups/{id}/tasks/{sub}/reports", api_task_reports_list, true},
+    {"GET", "/api/v1/events", api_events_get, true},
+    {"GET", "/api/v1/devices/{id}/registration", api_device_registration_get, true},
+    {"GET", "/api/v1/devices/{id}/observations", api_device_observations_get, true},
+    {"GET", "/api/v1/devices/{id}/values", api_device_values_get, true},
+    {"GET", "/api/v1/devices/{id}/notifications", api_device_notifications_get, true},
+    {"GET", "/api/v1/devices/{id}/requests/{sub}", api_device_op, true},
+    {"POST", "/api/v1/devices/{id}/bootstrap", api_device_op, true},
+    {"POST", "/api/v1/devices/{id}/composite/read", api_device_op, true},
+    {"POST", "/api/v1/devices/{id}/composite/write", api_device_op, true},
+    {"GET", "/api/v1/devices/{id}/data/*", api_device_op, true},
+    {"PUT", "/api/v1/devices/{id}/data/*", api_device_op, true},
+    {"PATCH", "/api/v1/devices/{id}/data/*", api_device_op, true},
+    {"POST", "/api/v1/devices/{id}/data/*", api_device_op, true},
+    {"DELETE", "/api/v1/devices/{id}/data/*", api_device_op, true},
 };
 
 /* Matches path (len bytes) against pattern; fills *id for "{id}" and *id2
@@ -100,6 +119,8 @@ static bool route_match(const char *pattern, const char *path, size_t len, int64
 {
     const char *p = pattern, *s = path, *end = path + len;
     while (*p && s < end) {
+        if (p[0] == '*' && p[1] == 0)
+            return true; /* "*" at the end: any rest of the path */
         bool first = strncmp(p, "{id}", 4) == 0;
         if (first || strncmp(p, "{sub}", 5) == 0) {
             int64_t v = 0;
@@ -127,7 +148,7 @@ static bool route_match(const char *pattern, const char *path, size_t len, int64
         p++;
         s++;
     }
-    return *p == 0 && s == end;
+    return (*p == 0 || (p[0] == '*' && p[1] == 0)) && s == end;
 }
 
 /* ----------------------------------------------------------- per thread db */
@@ -324,6 +345,185 @@ enum MHD_Result api_with_body_tx(api_req_t *r, api_tx_fn fn)
     return ret;
 }
 
+/* -------------------------------------------------------- static web files
+ * GET/HEAD of any path outside /api/ that no route claims: the web UI. Files
+ * come from --web DIR when set, else from web/ embedded at build time
+ * (cmake/embed.cmake). web/ is flat: a path is one file name of letters,
+ * digits, '.', '_' and '-', not starting with '.', so nothing outside the
+ * directory can be named. "/" is index.html. */
+extern const lwdm_embedded_file_t lwdm_web_files[];
+extern const size_t lwdm_web_files_count;
+
+static const char k_static_route[] = "static";
+#define STATIC_MAX_FILE (8u * 1024u * 1024u)
+
+static const char *static_ctype(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } k[] = {{".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+             {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+             {".json", "application/json"}, {".svg", "image/svg+xml"}, {".png", "image/png"},
+             {".ico", "image/x-icon"}, {".txt", "text/plain; charset=utf-8"}, {".woff2", "font/woff2"}};
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof k / sizeof k[0]; i++)
+        if (strcasecmp(dot, k[i].ext) == 0)
+            return k[i].type;
+    return "application/octet-stream";
+}
+
+static bool static_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 128 || name[0] == '.')
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+              *p == '_' || *p == '-'))
+            return false;
+    return true;
+}
+
+/* Reads DIR/name (a regular file, no symlink) into a malloc'd buffer. 0 = ok,
+ * 1 = no such file, -1 = error. */
+static int static_read_disk(const char *dir, const char *name, unsigned char **data, size_t *len)
+{
+    char path[1280];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+        return 1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 1 : -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > STATIC_MAX_FILE) {
+        close(fd);
+        return 1;
+    }
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t k = read(fd, buf + got, (size_t)st.st_size - got);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    if (!buf || got != (size_t)st.st_size) {
+        free(buf);
+        return -1;
+    }
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
+static enum MHD_Result static_answer(api_req_t *r, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    r->status = status;
+    r->answered = true;
+    metrics_http(r->route, r->method, status, (double)(mono_us() - r->t0_us) / 1e6);
+    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    LOG_DEBUG("api", "method=%s path=%s status=%u", r->method, r->url, status);
+    return ret;
+}
+
+static enum MHD_Result static_problem(api_req_t *r, unsigned status, const char *detail)
+{
+    char *body = NULL;
+    json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type",
+                          status == MHD_HTTP_METHOD_NOT_ALLOWED ? "urn:lwdm:problem:method-not-allowed"
+                                                                : "urn:lwdm:problem:not-found",
+                          "title", api_status_title(status), "status", (int)status, "detail", detail);
+    if (p) {
+        body = json_dumps(p, JSON_COMPACT);
+        json_decref(p);
+    }
+    if (!body)
+        return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/problem+json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    return static_answer(r, status, resp);
+}
+
+static enum MHD_Result serve_static(api_req_t *r)
+{
+    r->route = k_static_route;
+    const char *name = r->url[0] == '/' ? r->url + 1 : r->url;
+    if (!*name)
+        name = "index.html";
+    if (!static_name_ok(name))
+        return static_problem(r, MHD_HTTP_NOT_FOUND, "no such file");
+    unsigned char *disk = NULL;
+    const unsigned char *data = NULL;
+    size_t len = 0;
+    if (r->api->web_dir) {
+        int rc = static_read_disk(r->api->web_dir, name, &disk, &len);
+        if (rc < 0)
+            return api_problem(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the web file", NULL);
+        data = disk;
+    } else {
+        for (size_t i = 0; i < lwdm_web_files_count && lwdm_web_files[i].name; i++)
+            if (strcmp(lwdm_web_files[i].name, name) == 0) {
+                data = lwdm_web_files[i].data;
+                len = lwdm_web_files[i].len;
+                break;
+            }
+    }
+    if (!data)
+        return static_problem(r, MHD_HTTP_NOT_FOUND,
+                              r->api->web_dir || lwdm_web_files_count ? "no such file"
+                                                                      : "the web UI is not built into this binary");
+    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+        free(disk);
+        return static_problem(r, MHD_HTTP_METHOD_NOT_ALLOWED, "static files answer GET and HEAD only");
+    }
+    /* a strong validator from the content: the browser revalidates (no-cache)
+     * and gets 304 while the file is unchanged */
+    unsigned char h[8];
+    crypto_generichash(h, sizeof h, data, len, NULL, 0);
+    char etag[2 * sizeof h + 3];
+    etag[0] = '"';
+    sodium_bin2hex(etag + 1, sizeof etag - 2, h, sizeof h);
+    strcat(etag, "\"");
+    const char *inm = api_header(r, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool fresh = inm && strstr(inm, etag) != NULL;
+    struct MHD_Response *resp;
+    if (fresh) {
+        free(disk);
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else if (disk) {
+        resp = MHD_create_response_from_buffer(len, disk, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            free(disk);
+    } else {
+        resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    if (!fresh)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, static_ctype(name));
+    if (strstr(static_ctype(name), "text/html")) {
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                                "form-action 'self'; frame-ancestors 'none'");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    }
+    return static_answer(r, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, resp);
+}
+
 /* ----------------------------------------------------------- dispatcher */
 static enum MHD_Result dispatch(api_req_t *r)
 {
@@ -354,6 +554,8 @@ static enum MHD_Result dispatch(api_req_t *r)
     if (!hit) {
         if (path_known)
             return api_problem(r, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, NULL);
+        if (!needs_auth)
+            return serve_static(r);
         return api_problem(r, MHD_HTTP_NOT_FOUND, "no such resource", NULL);
     }
     return hit->fn(r);
@@ -421,7 +623,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->too_large)
         return api_problem(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than 1 MiB", NULL);
-    return dispatch(r);
+    return r->on_resume ? r->on_resume(r) : dispatch(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -432,6 +634,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     api_req_t *r = *con_cls;
     if (!r)
         return;
+    if (r->susp_free)
+        r->susp_free(r->susp_ctx);
     if (r->body) /* it may have held a PSK or a password */
         sodium_memzero(r->body, r->body_cap);
     free(r->body);
@@ -467,17 +671,26 @@ int api_start(const api_config_t *cfg, api_t **out, char *err, size_t errlen)
         return -1;
     }
     a->db_path = strdup(cfg->db_path);
+    a->devops = cfg->devops;
     a->default_domain = strdup(cfg->default_domain ? cfg->default_domain : "/");
     a->registry = cfg->registry;
+    a->events = cfg->events;
+    a->web_dir = cfg->web_dir && *cfg->web_dir ? strdup(cfg->web_dir) : NULL;
     memcpy(a->key, cfg->secret_key, DB_KEY_BYTES);
     pthread_mutex_init(&a->hook_lock, NULL);
-    if (!a->db_path || !a->default_domain || pthread_key_create(&a->db_key, close_thread_db) != 0) {
+    if (!a->db_path || !a->default_domain || (cfg->web_dir && *cfg->web_dir && !a->web_dir) ||
+        pthread_key_create(&a->db_key, close_thread_db) != 0) {
         snprintf(err, errlen, "api: out of memory");
+        free(a->web_dir);
         free(a->db_path);
         free(a->default_domain);
         pthread_mutex_destroy(&a->hook_lock);
         free(a);
         return -1;
+    }
+    if (api_events_start(a) != 0) {
+        snprintf(err, errlen, "api: cannot start the events thread");
+        goto fail;
     }
 
     struct sockaddr_storage ss;
@@ -524,8 +737,10 @@ int api_start(const api_config_t *cfg, api_t **out, char *err, size_t errlen)
     *out = a;
     return 0;
 fail:
+    api_events_free(a);
     pthread_key_delete(a->db_key);
     pthread_mutex_destroy(&a->hook_lock);
+    free(a->web_dir);
     free(a->db_path);
     free(a->default_domain);
     free(a);
@@ -551,9 +766,12 @@ void api_stop(api_t **papi)
     api_t *a = *papi;
     /* Joins the worker threads; their thread-specific db_t are closed by
      * close_thread_db as each thread exits. */
+    api_events_stop(a); /* no suspended connection may outlive the daemon */
     MHD_stop_daemon(a->daemon);
+    api_events_free(a);
     pthread_key_delete(a->db_key);
     pthread_mutex_destroy(&a->hook_lock);
+    free(a->web_dir);
     free(a->db_path);
     free(a->default_domain);
     memset(a->key, 0, sizeof a->key);

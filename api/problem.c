@@ -23,9 +23,12 @@ static const status_info_t k_status[] = {
     {409, "conflict", "Conflict"},
     {413, "content-too-large", "Content Too Large"},
     {415, "unsupported-media-type", "Unsupported Media Type"},
+    {406, "not-acceptable", "Not Acceptable"},
     {422, "validation-failed", "Unprocessable Content"},
     {500, "internal-error", "Internal Server Error"},
+    {502, "bad-gateway", "Bad Gateway"},
     {503, "unavailable", "Service Unavailable"},
+    {504, "gateway-timeout", "Gateway Timeout"},
 };
 
 static const status_info_t *info(unsigned status)

@@ -168,6 +168,8 @@ static int exec_simple(db_t *db, const char *sql)
 
 int db_begin(db_t *db) { return exec_simple(db, "BEGIN IMMEDIATE"); }
 
+bool db_in_transaction(db_t *db) { return db && db->h && sqlite3_get_autocommit(db->h) == 0; }
+
 int db_commit(db_t *db)
 {
     int rc = exec_simple(db, "COMMIT");

@@ -33,6 +33,9 @@ struct sqlite3 *db_handle(db_t *db);
 int db_begin(db_t *db);    /* BEGIN IMMEDIATE */
 int db_commit(db_t *db);
 int db_rollback(db_t *db);
+/* true while a transaction is open on this connection (the loop's modules
+ * share one per-pass transaction: whoever needs it first begins it). */
+bool db_in_transaction(db_t *db);
 /* SQLite online backup of the open database into `dest_path`. */
 int db_backup(db_t *db, const char *dest_path, char *err, size_t errlen);
 
@@ -182,6 +185,10 @@ int db_device_get_by_mgmt_identity(db_t *db, const void *identity, size_t len, d
  * ordering and freeing as db_server_list. */
 int db_device_list(db_t *db, const char *domain, const char *q, int limit, int offset,
                    db_device_t **out, size_t *n, int64_t *total);
+/* The same, filtered by registration: state 1 = with a live registration,
+ * -1 = without, 0 = all. */
+int db_device_list_state(db_t *db, const char *domain, const char *q, int state, int limit, int offset,
+                         db_device_t **out, size_t *n, int64_t *total);
 int db_device_delete(db_t *db, int64_t id);
 /* Records the outcome of a bootstrap: time (unix ms), status and steps JSON. */
 int db_device_set_bootstrap(db_t *db, int64_t id, int64_t at_ms, const char *status, const char *steps_json);
@@ -431,5 +438,64 @@ int64_t db_now_ms(void);
 /* Key/value settings of the server itself (e.g. "first_run_done"). */
 int db_kv_get(db_t *db, const char *key, char **value_out); /* SQLITE_NOTFOUND if absent */
 int db_kv_set(db_t *db, const char *key, const char *value);
+
+
+/* ---------------------------------------------------------- registrations
+ * The registration interface's state (docs/management.md): one row per
+ * registered device, observations, last known values and the bounded
+ * notification history. Written by the network loop only; the REST API
+ * reads. Times are unix ms. */
+typedef struct {
+    int64_t device_id;
+    int64_t location;             /* /rd/{location} */
+    char *endpoint;
+    int64_t lifetime;             /* seconds */
+    char *lwm2m_version;          /* "1.0", "1.1", "1.2" */
+    char *binding;                /* normalised transports, e.g. "U", "UT" */
+    bool queue_mode;
+    char *sms;                    /* NULL = none */
+    char *object_links;           /* the Register/Update payload as received */
+    char *content_formats;        /* JSON array text, e.g. "[110,112]" */
+    char *transport;              /* "udp" */
+    bool secure;
+    char *psk_identity;           /* NULL on plain CoAP */
+    char *address;                /* "ip:port" of the last message */
+    int64_t registered_at, last_update_at, expires_at;
+} db_registration_t;
+void db_registration_free(db_registration_t *r);
+void db_registration_list_free(db_registration_t **list, size_t n);
+/* Inserts or replaces the row of r->device_id. */
+int db_registration_put(db_t *db, const db_registration_t *r);
+int db_registration_get(db_t *db, int64_t device_id, db_registration_t *out); /* SQLITE_NOTFOUND */
+int db_registration_delete(db_t *db, int64_t device_id);
+/* Every row, by location (start-up load). */
+int db_registration_list(db_t *db, db_registration_t **out, size_t *n);
+/* Registered devices whose expires_at is after now_ms. */
+int db_registration_count(db_t *db, int64_t now_ms, int64_t *count);
+
+typedef struct {
+    int64_t device_id;
+    char *path;
+    char *attributes;             /* JSON object text */
+    int64_t created_at, last_notification_at;
+    int64_t notifications;
+} db_observation_t;
+void db_observation_list_free(db_observation_t **list, size_t n);
+int db_observation_put(db_t *db, int64_t device_id, const char *path, const char *attributes_json, int64_t at_ms);
+int db_observation_delete(db_t *db, int64_t device_id, const char *path); /* SQLITE_NOTFOUND if none */
+int db_observation_list(db_t *db, int64_t device_id, db_observation_t **out, size_t *n);
+/* A notification: counts it on its observation, appends it to the history
+ * (keeping the newest `keep` per device) and stores each record as the
+ * latest value. values_json is a JSON array of {"path",...} records. */
+int db_notification_add(db_t *db, int64_t device_id, const char *path, int64_t at_ms, const char *records_json,
+                        int keep);
+/* Latest values (from reads too): upserts each record of the JSON array. */
+int db_values_put(db_t *db, int64_t device_id, int64_t at_ms, const char *records_json);
+/* Latest values at or below `path_prefix` ("/3/0"; NULL = all) as a JSON
+ * array text [{"path",...,"updatedAt"}] sorted by path (malloc'd). */
+int db_values_get(db_t *db, int64_t device_id, const char *path_prefix, char **json_out);
+/* Notification history, newest first, optionally of one path prefix, as a JSON
+ * array text [{"path","at","records":[...]}] (malloc'd). */
+int db_notifications_get(db_t *db, int64_t device_id, const char *path_prefix, int limit, char **json_out);
 
 #endif

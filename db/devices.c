@@ -28,6 +28,17 @@ static const char SQL_COUNT[] =
     "SELECT count(*) FROM devices"
     " WHERE (?1 IS NULL OR substr(domain, 1, length(?1)) = ?1)"
     "   AND (?2 IS NULL OR instr(lower(endpoint), lower(?2)) > 0)";
+/* ?state=registered|unregistered: a live registration (expires_at in the future) */
+#define LIVE_REG " EXISTS (SELECT 1 FROM registrations g WHERE g.device_id = devices.id" \
+                 " AND g.expires_at > CAST(strftime('%s', 'now') AS INTEGER) * 1000)"
+#define DEV_WHERE " WHERE (?1 IS NULL OR substr(domain, 1, length(?1)) = ?1)" \
+                  "   AND (?2 IS NULL OR instr(lower(endpoint), lower(?2)) > 0)"
+static const char SQL_LIST_REG[] = "SELECT " DEV_COLS " FROM devices" DEV_WHERE " AND" LIVE_REG
+                                   " ORDER BY id LIMIT ?3 OFFSET ?4";
+static const char SQL_COUNT_REG[] = "SELECT count(*) FROM devices" DEV_WHERE " AND" LIVE_REG;
+static const char SQL_LIST_UNREG[] = "SELECT " DEV_COLS " FROM devices" DEV_WHERE " AND NOT" LIVE_REG
+                                     " ORDER BY id LIMIT ?3 OFFSET ?4";
+static const char SQL_COUNT_UNREG[] = "SELECT count(*) FROM devices" DEV_WHERE " AND NOT" LIVE_REG;
 static const char SQL_INSERT[] =
     "INSERT INTO devices (domain, endpoint, bs_security_mode, bs_psk_identity, bs_psk_enc,"
     " mgmt_security_mode, mgmt_psk_identity, mgmt_psk_enc, properties, blacklisted, auto_created,"
@@ -182,8 +193,16 @@ static void free_list_any(void *list, size_t n)
 int db_device_list(db_t *db, const char *domain, const char *q, int limit, int offset,
                    db_device_t **out, size_t *n, int64_t *total)
 {
+    return db_device_list_state(db, domain, q, 0, limit, offset, out, n, total);
+}
+
+int db_device_list_state(db_t *db, const char *domain, const char *q, int state, int limit, int offset,
+                         db_device_t **out, size_t *n, int64_t *total)
+{
     void *arr = NULL;
-    int rc = db_list_page(db, SQL_COUNT, SQL_LIST, domain, q, limit, offset, sizeof(db_device_t), read_row,
+    const char *count = state > 0 ? SQL_COUNT_REG : state < 0 ? SQL_COUNT_UNREG : SQL_COUNT;
+    const char *list = state > 0 ? SQL_LIST_REG : state < 0 ? SQL_LIST_UNREG : SQL_LIST;
+    int rc = db_list_page(db, count, list, domain, q, limit, offset, sizeof(db_device_t), read_row,
                           free_list_any, &arr, n, total);
     *out = arr;
     return rc;

@@ -24,6 +24,7 @@ void lwdm_config_defaults(lwdm_config_t *c)
     c->log_format = LOG_FMT_TEXT;
     c->http_threads = 4;
     c->bs_timeout_s = 120;
+    c->queue_awake_ms = 93000;
 }
 
 const char *lwdm_config_usage(void)
@@ -49,6 +50,8 @@ const char *lwdm_config_usage(void)
            "  --web DIR               web UI files [LWDM_WEB]\n"
            "  --http-threads N        HTTP worker threads [LWDM_HTTP_THREADS] (default 4)\n"
            "  --bs-timeout SECONDS    limit for one bootstrap session [LWDM_BS_TIMEOUT] (default 120)\n"
+           "  --queue-awake MS        how long a queue-mode device stays reachable after its last\n"
+           "                          message [LWDM_QUEUE_AWAKE] (default 93000, MAX_TRANSMIT_WAIT)\n"
            "  --log-level LEVEL       debug|info|warn|error [LWDM_LOG_LEVEL] (default info)\n"
            "  --log-format FORMAT     text|json [LWDM_LOG_FORMAT] (default text)\n"
            "  -h, --help              this text\n"
@@ -162,6 +165,8 @@ static int apply(lwdm_config_t *c, const char *name, const char *v, char *err, s
         rc = parse_uint(v, 1, 256, &c->http_threads);
     } else if (!strcmp(name, "bs-timeout")) {
         rc = parse_uint(v, 1, 3600, &c->bs_timeout_s);
+    } else if (!strcmp(name, "queue-awake")) {
+        rc = parse_uint(v, 100, 3600000, &c->queue_awake_ms);
     } else if (!strcmp(name, "log-level")) {
         int l = log_level_parse(v);
         if (l < 0) rc = -1; else c->log_level = l;
@@ -184,6 +189,7 @@ static const struct { const char *env, *opt; } k_env[] = {
     {"LWDM_BS_COAPS", "bs-coaps"}, {"LWDM_OBJECTS", "objects"}, {"LWDM_PUBLIC_HOST", "public-host"},
     {"LWDM_ACCEPT_UNKNOWN", "accept-unknown"}, {"LWDM_WEB", "web"},
     {"LWDM_HTTP_THREADS", "http-threads"}, {"LWDM_BS_TIMEOUT", "bs-timeout"},
+    {"LWDM_QUEUE_AWAKE", "queue-awake"},
     {"LWDM_LOG_LEVEL", "log-level"}, {"LWDM_LOG_FORMAT", "log-format"},
 };
 

@@ -27,6 +27,7 @@ typedef struct {
     int log_format;              /* --log-format text|json / LWDM_LOG_FORMAT */
     char web_dir[1024];          /* --web DIR / LWDM_WEB, default: built next to the binary */
     unsigned http_threads;       /* --http-threads / LWDM_HTTP_THREADS, default 4 */
+    unsigned queue_awake_ms;     /* --queue-awake / LWDM_QUEUE_AWAKE: queue-mode awake window, default 93000 */
     unsigned bs_timeout_s;       /* --bs-timeout / LWDM_BS_TIMEOUT: whole bootstrap session, default 120 */
     /* not flags: environment only, never logged */
     char admin_password[256];    /* LWDM_ADMIN_PASSWORD */

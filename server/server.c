@@ -34,10 +34,12 @@
 #include "db/db.h"
 #include "server/bootstrap/bs.h"
 #include "server/common/log.h"
+#include "server/common/events.h"
 #include "server/common/metrics.h"
 #include "server/firstrun.h"
 #include "server/http_client.h"
 #include "server/lwm2m/registry.h"
+#include "server/registry/rd.h"
 #include "server/timers.h"
 
 struct lwdm_server {
@@ -48,6 +50,8 @@ struct lwdm_server {
     api_t *api;
     coap_context_t *coap;
     bs_server_t *bs;
+    rd_t *rd;
+    int64_t gauges_at_ms;
     http_client_t *http;
     timer_heap_t timers;
     int epfd, evfd, tfd;
@@ -55,6 +59,7 @@ struct lwdm_server {
     atomic_llong last_pass_ms;    /* loop liveness, read by /healthz */
     uint16_t http_port, coap_port, coaps_port, bs_coap_port, bs_coaps_port;
     char gen_pw[64];
+    events_t *events;             /* live events bus (API streams, bootstrap and registry publish) */
 };
 
 static int64_t mono_ms(void)
@@ -104,6 +109,8 @@ static coap_response_t on_response(coap_session_t *cs, const coap_pdu_t *sent, c
 {
     (void)mid;
     lwdm_server_t *s = coap_context_get_app_data(coap_session_get_context(cs));
+    if (s && s->rd && rd_owns_session(s->rd, cs))
+        return rd_on_response(s->rd, cs, sent, recv) ? COAP_RESPONSE_OK : COAP_RESPONSE_FAIL;
     if (s && s->bs && bs_server_on_response(s->bs, cs, sent, recv))
         return COAP_RESPONSE_OK;
     /* Unknown token: let libcoap RST it (ends stray observations too). */
@@ -118,7 +125,9 @@ static void on_nack(coap_session_t *cs, const coap_pdu_t *sent, const coap_nack_
                       : reason == COAP_NACK_RST                ? "reset by the client"
                       : reason == COAP_NACK_TLS_FAILED         ? "DTLS failure"
                                                                : "transport failure";
-    if (s && s->bs)
+    if (s && s->rd && rd_owns_session(s->rd, cs))
+        rd_on_nack(s->rd, cs, mid, why);
+    else if (s && s->bs)
         bs_server_on_nack(s->bs, cs, mid, why);
 }
 
@@ -129,6 +138,14 @@ static int on_event(coap_session_t *cs, const coap_event_t ev)
         return 0;
     if (ev == COAP_EVENT_DTLS_ERROR)
         metrics_inc(MC_DTLS_ERRORS);
+    if (s->rd && rd_owns_session(s->rd, cs)) {
+        if (ev == COAP_EVENT_SERVER_SESSION_NEW)
+            rd_on_session_new(s->rd, cs);
+        else if (ev == COAP_EVENT_DTLS_CLOSED || ev == COAP_EVENT_DTLS_ERROR || ev == COAP_EVENT_SESSION_CLOSED ||
+                 ev == COAP_EVENT_SERVER_SESSION_DEL)
+            rd_on_session_closed(s->rd, cs);
+        return 0;
+    }
     if (ev == COAP_EVENT_SERVER_SESSION_NEW) {
         bs_server_on_session_new(s->bs, cs);
         return 0;
@@ -157,6 +174,8 @@ static const coap_bin_const_t *psk_for_identity(coap_bin_const_t *identity, coap
     int n = -1;
     if (s->bs && port == s->bs_coaps_port)
         n = bs_server_psk_lookup(s->bs, identity->s, identity->length, key, sizeof key);
+    else if (s->rd && port == s->coaps_port)
+        n = rd_psk_lookup(s->rd, identity->s, identity->length, key, sizeof key);
     if (n < 0) {
         metrics_inc(MC_DTLS_IDENTITY_REFUSED);
         LOGW("dtls", "ep=- event=handshake-refused reason=\"unknown PSK identity\" port=%u", port);
@@ -224,6 +243,15 @@ static int add_endpoint(lwdm_server_t *s, uint16_t port, coap_proto_t proto, cha
     return 0;
 }
 
+/* rd_submit's wake-up (any thread) */
+static void wake_loop(void *arg)
+{
+    lwdm_server_t *s = arg;
+    uint64_t one = 1;
+    ssize_t w = write(s->evfd, &one, sizeof one);
+    (void)w;
+}
+
 static int health_hook(void *arg)
 {
     lwdm_server_t *s = arg;
@@ -247,6 +275,11 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
     s->epfd = s->evfd = s->tfd = -1;
     timer_heap_init(&s->timers);
     atomic_store(&s->last_pass_ms, mono_ms());
+    s->events = events_new(EVENTS_DEFAULT_CAPACITY);
+    if (!s->events) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
 
     if (db_secret_key_load(cfg->db_path, cfg->secret_key[0] ? cfg->secret_key : NULL, s->key, err, errlen) != 0)
         goto fail;
@@ -325,9 +358,9 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
     coap_register_response_handler(s->coap, on_response);
     coap_register_nack_handler(s->coap, on_nack);
     coap_register_event_handler(s->coap, on_event);
-    /* The management endpoints (--coap/--coaps) are served with the
-     * registration interface (issue 4); until then they are not bound. */
-    if (add_endpoint(s, s->bs_coap_port, COAP_PROTO_UDP, err, errlen) ||
+    if (add_endpoint(s, s->coap_port, COAP_PROTO_UDP, err, errlen) ||
+        add_endpoint(s, s->coaps_port, COAP_PROTO_DTLS, err, errlen) ||
+        add_endpoint(s, s->bs_coap_port, COAP_PROTO_UDP, err, errlen) ||
         add_endpoint(s, s->bs_coaps_port, COAP_PROTO_DTLS, err, errlen))
         goto fail;
     bs_server_config_t bc = {.coap = s->coap,
@@ -339,9 +372,28 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
                              .accept_unknown = cfg->accept_unknown,
                              .domain = "/",
                              .registry = s->reg,
-                             .http = s->http};
+                             .http = s->http,
+                             .events = s->events};
     if (bs_server_new(&bc, &s->bs) != 0) {
         snprintf(err, errlen, "cannot start the bootstrap interface");
+        goto fail;
+    }
+
+    rd_config_t rc = {.coap = s->coap,
+                      .db = s->db,
+                      .timers = &s->timers,
+                      .registry = s->reg,
+                      .events = s->events,
+                      .http = s->http,
+                      .coap_port = s->coap_port,
+                      .coaps_port = s->coaps_port,
+                      .accept_unknown = cfg->accept_unknown,
+                      .domain = "/",
+                      .awake_ms = cfg->queue_awake_ms,
+                      .wake = wake_loop,
+                      .wake_arg = s};
+    if (rd_new(&rc, &s->rd) != 0) {
+        snprintf(err, errlen, "cannot start the registration interface");
         goto fail;
     }
 
@@ -353,7 +405,9 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
                        .web_dir = cfg->web_dir[0] ? cfg->web_dir : NULL,
                        .default_domain = "/",
                        .public_host = cfg->public_host,
-                       .registry = s->reg};
+                       .registry = s->reg,
+                       .events = s->events,
+                       .devops = {rd_submit, rd_forget, s->rd}};
     if (api_start(&ac, &s->api, err, errlen) != 0)
         goto fail;
     api_set_health_hook(s->api, health_hook, s);
@@ -433,6 +487,11 @@ int lwdm_server_run(lwdm_server_t *s)
         timer_heap_run(&s->timers, mono_ms());
         http_client_on_timer(s->http, mono_ms());
         bs_server_after_io(s->bs);
+        rd_after_io(s->rd);
+        if (mono_ms() - s->gauges_at_ms >= 1000) {
+            s->gauges_at_ms = mono_ms();
+            metrics_set_registered(rd_count(s->rd), rd_count_online(s->rd));
+        }
         struct timespec busy1;
         clock_gettime(CLOCK_MONOTONIC, &busy1);
         metrics_loop_busy_ns((uint64_t)((busy1.tv_sec - busy0.tv_sec) * 1000000000LL + (busy1.tv_nsec - busy0.tv_nsec)));
@@ -454,8 +513,12 @@ void lwdm_server_close(lwdm_server_t **sp)
     lwdm_server_t *s = sp ? *sp : NULL;
     if (!s)
         return;
+    if (s->rd)
+        rd_cancel_ops(s->rd); /* no HTTP connection may stay suspended */
     if (s->api)
         api_stop(&s->api);
+    if (s->rd)
+        rd_free(&s->rd);
     if (s->bs)
         bs_server_free(&s->bs);
     http_client_free(&s->http);
@@ -473,6 +536,7 @@ void lwdm_server_close(lwdm_server_t **sp)
         close(s->tfd);
     lwm2m_registry_free(&s->reg);
     db_close(&s->db);
+    events_free(&s->events); /* last: everything above may publish until freed */
     sodium_memzero(s->key, sizeof s->key);
     free(s);
     *sp = NULL;
@@ -484,3 +548,4 @@ uint16_t lwdm_server_bs_coaps_port(const lwdm_server_t *s) { return s->bs_coaps_
 uint16_t lwdm_server_coap_port(const lwdm_server_t *s) { return s->coap_port; }
 uint16_t lwdm_server_coaps_port(const lwdm_server_t *s) { return s->coaps_port; }
 const char *lwdm_server_generated_password(const lwdm_server_t *s) { return s->gen_pw[0] ? s->gen_pw : NULL; }
+struct events *lwdm_server_events(const lwdm_server_t *s) { return s->events; }

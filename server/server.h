@@ -9,6 +9,7 @@
 #include "server/config.h"
 
 typedef struct lwdm_server lwdm_server_t;
+struct events;
 
 /* Opens everything and binds every endpoint (ports of 0 are replaced by free
  * ones; see the getters). On failure returns -1 with a message in err. */
@@ -28,5 +29,9 @@ uint16_t lwdm_server_coap_port(const lwdm_server_t *s);
 uint16_t lwdm_server_coaps_port(const lwdm_server_t *s);
 /* The admin password generated on first start (NULL if none was generated). */
 const char *lwdm_server_generated_password(const lwdm_server_t *s);
+/* The live events bus (server/common/events.h), created by open and freed
+ * by close, after the API and the protocol interfaces. Publish to it from any
+ * thread (events_publish) between open and close. */
+struct events *lwdm_server_events(const lwdm_server_t *s);
 
 #endif

@@ -13,6 +13,7 @@
 struct coap_context_t;
 struct lwm2m_registry;
 struct http_client;
+struct events;
 struct coap_session_t;
 struct coap_pdu_t;
 
@@ -29,6 +30,12 @@ typedef struct {
     const char *domain;           /* "/" */
     const struct lwm2m_registry *registry; /* object definitions (task keys), borrowed */
     struct http_client *http;     /* for <rest>, borrowed; NULL = <rest> fails */
+    /* Live events (server/common/events.h), borrowed; NULL = none. Published
+     * at the end of the loop pass, once the pass's writes are committed:
+     * bootstrap {status: started|finished|failed[, reason]}, bootstrap-step
+     * {step, path, code[, error]} per answered operation, task-status
+     * {taskId, taskName, reportId, status, summary}. */
+    struct events *events;
 } bs_server_config_t;
 
 int bs_server_new(const bs_server_config_t *cfg, bs_server_t **out);

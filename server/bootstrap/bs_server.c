@@ -19,6 +19,9 @@
 
 #include "server/bootstrap/bs_plan.h"
 #include "server/bootstrap/bs_session.h"
+#include "server/bootstrap/provision.h"
+#include "server/task_cache.h"
+#include "server/common/events.h"
 #include "server/common/log.h"
 #include "server/common/metrics.h"
 #include "server/http_client.h"
@@ -59,6 +62,8 @@ typedef struct bs_conn {
     uint64_t http_id;            /* outstanding <rest> call, 0 = none */
     json_t *sv;                  /* the device's effective setting values (sv.NAME) ... */
     bool sv_loaded;              /* ... read on the first sv.* lookup */
+    const char *op_step;         /* the outstanding request, for bootstrap-step events */
+    char op_path[48];
     struct bs_conn *next;        /* in srv->conns */
 } bs_conn_t;
 
@@ -69,20 +74,9 @@ typedef struct {
     char *steps;
 } bs_result_t;
 
-/* Parsed task programs, shared by the sessions that run them: a program is
- * reparsed when its task changes, and freed once no session uses it. */
-typedef struct prog_entry {
-    int64_t task_id, updated_at;
-    task_program_t *prog;
-    expr_t *cond;                /* the task's condition, compiled; NULL = none */
-    int refs;
-    bool stale;
-    struct prog_entry *next;
-} prog_entry_t;
-
 /* Owner data of a task run in a session */
 typedef struct {
-    prog_entry_t *pe;
+    task_prog_t *pe;
     int64_t report_id;
 } run_owner_t;
 
@@ -102,9 +96,10 @@ struct bs_server {
     size_t nservers;
     bs_session_io_t io;
     bool tx_open;                /* a write transaction spans the loop pass */
-    prog_entry_t *progs;
+    task_cache_t tcache;         /* parsed programs (server/task_cache.h) */
     struct bs_handshake *handshakes; /* DTLS sessions referenced until their first request */
     int64_t bs_group_id;         /* the domain's bootstrap group (cached with the config) */
+    events_batch_t evq;          /* live events of the pass, published after its commit */
 };
 
 /* Writes made while handling a loop pass (devices created, credentials
@@ -125,6 +120,31 @@ static void tx_commit(bs_server_t *bs)
         LOGE("bootstrap", "event=commit-failed");
         db_rollback(bs->cfg.db);
     }
+}
+
+/* Live events wait in bs->evq until flush_results has committed the pass
+ * (a reader reacting to an event finds its state stored). Takes data. */
+static void publish(bs_server_t *bs, bs_session_t *s, const char *type, json_t *data)
+{
+    bs_conn_t *c = s ? bs_session_user(s) : NULL;
+    if (!bs->cfg.events || !s) {
+        json_decref(data);
+        return;
+    }
+    events_batch_add(&bs->evq, type, bs_session_device_id(s), bs_session_endpoint(s), c ? c->dev.domain : bs->domain,
+                     data);
+}
+
+static void publish_step(bs_server_t *bs, bs_conn_t *c, const char *step, const char *path, int code,
+                         const char *detail)
+{
+    char cs[8] = "-";
+    if (code > 0)
+        snprintf(cs, sizeof cs, "%d.%02d", (code >> 5) & 7, code & 31);
+    json_t *d = json_pack("{s:s, s:s, s:s}", "step", step ? step : "?", "path", path ? path : "", "code", cs);
+    if (d && detail)
+        json_object_set_new(d, "detail", json_string(detail));
+    publish(bs, c->sess, "bootstrap-step", d);
 }
 
 /* libcoap's release callback for large bodies we malloc'd */
@@ -342,146 +362,6 @@ static int pack_accounts(bs_server_t *bs, const db_device_t *dev, bs_account_t *
 }
 
 /* ---------------------------------------------------------------- tasks */
-static void prog_release(bs_server_t *bs, prog_entry_t *pe)
-{
-    if (!pe || --pe->refs > 0 || !pe->stale)
-        return;
-    for (prog_entry_t **pp = &bs->progs; *pp; pp = &(*pp)->next)
-        if (*pp == pe) {
-            *pp = pe->next;
-            break;
-        }
-    task_program_free(&pe->prog);
-    expr_free(&pe->cond);
-    free(pe);
-}
-
-/* The parsed program of a task (a reference the caller releases), or NULL
- * with err when its configuration no longer parses. */
-static prog_entry_t *prog_get(bs_server_t *bs, const db_task_t *t, char *err, size_t errlen)
-{
-    for (prog_entry_t *pe = bs->progs; pe; pe = pe->next) {
-        if (pe->task_id != t->id || pe->stale)
-            continue;
-        if (pe->updated_at == t->updated_at) {
-            pe->refs++;
-            return pe;
-        }
-        pe->stale = true; /* freed when its last session ends */
-        pe->refs++;
-        prog_release(bs, pe);
-        break;
-    }
-    task_error_t e;
-    task_program_t *prog = NULL;
-    if (task_parse(t->config_xml, strlen(t->config_xml), bs->cfg.registry, &prog, &e) != 0) {
-        snprintf(err, errlen, "%s", e.msg);
-        return NULL;
-    }
-    expr_t *cond = NULL;
-    expr_error_t ce;
-    if (t->condition && t->condition[0] && expr_compile(t->condition, &cond, &ce) != 0) {
-        task_program_free(&prog);
-        snprintf(err, errlen, "condition: %s", ce.msg);
-        return NULL;
-    }
-    prog_entry_t *pe = calloc(1, sizeof *pe);
-    if (!pe) {
-        task_program_free(&prog);
-        expr_free(&cond);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    *pe = (prog_entry_t){t->id, t->updated_at, prog, cond, 1, false, bs->progs};
-    bs->progs = pe;
-    return pe;
-}
-
-/* Context names of task expressions (TASKS.md "Expressions"): device.*,
- * sv.* (setting values inherited through the groups), task.*, lwm2m.*.
- * Used for conditions and, through io_lookup, by running tasks. */
-typedef struct {
-    db_t *db;
-    const db_device_t *dev;
-    json_t **sv;                 /* the setting values, loaded on first use ... */
-    bool *sv_loaded;             /* ... (most tasks never read sv.*) */
-    const db_task_t *task;
-} cond_ctx_t;
-
-static json_t *setting_values(const cond_ctx_t *c)
-{
-    if (!*c->sv_loaded) {
-        char *text = NULL;
-        *c->sv_loaded = true;
-        if (db_device_setting_values(c->db, c->dev->id, &text) == 0 && text)
-            *c->sv = json_loads(text, 0, NULL);
-        free(text);
-    }
-    return *c->sv;
-}
-
-static int device_lookup(void *vctx, const char *name, expr_value_t *out)
-{
-    const cond_ctx_t *c = vctx;
-    const char *v = NULL;
-    if (!strcmp(name, "device.endpoint"))
-        v = c->dev->endpoint;
-    else if (!strcmp(name, "device.domain"))
-        v = c->dev->domain;
-    else if (!strcmp(name, "task.name"))
-        v = c->task ? c->task->name : NULL;
-    else if (!strcmp(name, "lwm2m.bootstrapEvent"))
-        v = "true";
-    else if (!strcmp(name, "lwm2m.registerEvent"))
-        v = "false";
-    else if (!strcmp(name, "device.id") || (!strcmp(name, "task.id") && c->task)) {
-        out->type = EXPR_INT;
-        out->i = !strcmp(name, "device.id") ? c->dev->id : c->task->id;
-        return 1;
-    } else if (!strncmp(name, "sv.", 3)) {
-        json_t *x = json_object_get(setting_values(c), name + 3);
-        if (json_is_string(x))
-            return expr_value_set_string(out, json_string_value(x), json_string_length(x)) == 0 ? 1 : -1;
-        return 0;
-    } else if (!strncmp(name, "device.property.", 16) && c->dev->properties_json) {
-        json_t *props = json_loads(c->dev->properties_json, 0, NULL);
-        json_t *x = json_object_get(props, name + 16);
-        int rc = json_is_string(x) ? (expr_value_set_string(out, json_string_value(x), json_string_length(x)) == 0 ? 1 : -1) : 0;
-        json_decref(props);
-        return rc;
-    }
-    if (!v)
-        return 0;
-    return expr_value_set_string(out, v, strlen(v)) == 0 ? 1 : -1;
-}
-
-/* The task's condition (compiled with its program) holds for the device. */
-static bool condition_holds(bs_server_t *bs, const prog_entry_t *pe, const db_task_t *t, const db_device_t *dev,
-                            json_t **sv, bool *sv_loaded)
-{
-    if (!pe->cond)
-        return true;
-    cond_ctx_t c = {bs->cfg.db, dev, sv, sv_loaded, t};
-    expr_env_t env = {device_lookup, &c};
-    expr_error_t err;
-    expr_value_t v = {0};
-    bool ok = false;
-    if (expr_eval_value(pe->cond, &env, &v, &err) == 0) {
-        switch (v.type) {
-        case EXPR_BOOL: ok = v.b; break;
-        case EXPR_INT: ok = v.i != 0; break;
-        case EXPR_FLOAT: ok = v.f != 0; break;
-        case EXPR_STRING: ok = v.len > 0 && strcmp(v.s, "false") != 0; break;
-        default: ok = false;
-        }
-    } else {
-        LOGW("tasks", "ep=%s task_id=%lld event=condition-error reason=\"%s\"", dev->endpoint, (long long)t->id,
-             err.msg);
-    }
-    expr_value_free(&v);
-    return ok;
-}
-
 /* Adds the device's pending tasks to the session, in order (TASKS.md "When a
  * task runs"). Returns the number added, or -1. */
 static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev, json_t **sv, bool *sv_loaded)
@@ -505,28 +385,31 @@ static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev, js
         /* the cheap rules first; the condition (rules' last check) only for
          * a task that would otherwise run */
         sched_decision_t d = sched_decide(&st, rep, cands[i].started_at, SCHED_BOOTSTRAP, now, true);
-        prog_entry_t *pe = NULL;
+        task_prog_t *pe = NULL;
         if (d == SCHED_RUN) {
             char err[320];
-            pe = prog_get(bs, t, err, sizeof err);
+            pe = task_cache_get(&bs->tcache, t, err, sizeof err);
             if (!pe) {
                 LOGE("tasks", "ep=%s task_id=%lld event=invalid-config reason=\"%s\"", dev->endpoint, (long long)t->id,
                      err);
                 continue;
             }
-            if (!condition_holds(bs, pe, t, dev, sv, sv_loaded))
+            if (!task_runs_in(pe->prog, TR_SESSION_BOOTSTRAP))
+                d = SCHED_SKIP_SESSION; /* management-only steps: never started here */
+            else if (rep != SCHED_REPORT_IN_PROGRESS &&
+                     !task_condition_holds(pe, &(task_ctx_t){bs->cfg.db, dev, sv, sv_loaded, t, true, false}))
                 d = SCHED_SKIP_CONDITION;
         }
         if (d != SCHED_RUN) {
             LOGD("tasks", "ep=%s task_id=%lld event=skipped reason=\"%s\"", dev->endpoint, (long long)t->id,
                  sched_decision_name(d));
-            prog_release(bs, pe);
+            task_cache_release(&bs->tcache, pe);
             continue;
         }
         run_owner_t *o = calloc(1, sizeof *o);
         if (!o || bs_session_add_task(s, pe->prog, t->id, t->name, NULL, o) != 0) {
             free(o);
-            prog_release(bs, pe);
+            task_cache_release(&bs->tcache, pe);
             continue;
         }
         o->pe = pe;
@@ -545,6 +428,9 @@ static void io_task_start(void *ctx, bs_session_t *s, bs_task_t *t)
     tx_begin(bs);
     if (db_report_start(bs->cfg.db, t->task_id, bs_session_device_id(s), "bootstrap", db_now_ms(), &o->report_id) != 0)
         o->report_id = 0;
+    publish(bs, s, "task-status",
+            json_pack("{s:I, s:s, s:I, s:s, s:s}", "taskId", (json_int_t)t->task_id, "taskName", t->name, "reportId",
+                      (json_int_t)o->report_id, "status", "IN_PROGRESS", "summary", ""));
 }
 
 static void io_task_log(void *ctx, bs_session_t *s, bs_task_t *t, const char *level, const char *step, const char *sent,
@@ -570,6 +456,11 @@ static void io_task_done(void *ctx, bs_session_t *s, bs_task_t *t)
                 : t->status == TR_WARNING ? MC_TASK_WARNING
                 : t->status == TR_ERROR   ? MC_TASK_ERROR
                                           : MC_TASK_IN_PROGRESS);
+    if (t->task_id)
+        publish(bs, s, "task-status",
+                json_pack("{s:I, s:s, s:I, s:s, s:s}", "taskId", (json_int_t)t->task_id, "taskName", t->name,
+                          "reportId", (json_int_t)(o ? o->report_id : 0), "status", tr_status_name(t->status),
+                          "summary", t->summary));
     if (!o || !o->report_id)
         return;
     tx_begin(bs);
@@ -583,7 +474,7 @@ static void release_tasks(bs_server_t *bs, bs_session_t *s)
         bs_task_t *t = bs_session_task(s, i);
         run_owner_t *o = t->owner;
         if (o) {
-            prog_release(bs, o->pe);
+            task_cache_release(&bs->tcache, o->pe);
             free(o);
             t->owner = NULL;
         }
@@ -636,6 +527,13 @@ static int io_send(void *ctx, bs_session_t *s, int method, const lwm2m_path_t *p
         return -1;
     c->mid = mid;
     c->awaiting = true;
+    c->op_step = !path                 ? "finish"
+                 : method == BS_GET    ? (accept == LWM2M_CF_LINK ? "discover" : "read")
+                 : method == BS_PUT    ? "write"
+                 : method == BS_DELETE ? "delete"
+                                       : "execute";
+    if (!path || lwm2m_path_format(path, c->op_path, sizeof c->op_path) < 0)
+        snprintf(c->op_path, sizeof c->op_path, "%s", path ? "?" : "/bs");
     return 0;
 }
 
@@ -684,6 +582,10 @@ static int io_server_records(void *ctx, bs_session_t *s, const char *ref, bool b
     int rc = 0;
     if (srv->security_mode == DB_SEC_PSK)
         rc = resolve_psk(bs, &c->dev, srv, &a, err, errlen);
+    if (rc == 0 && srv->type == DB_SRV_MANAGEMENT &&
+        bs_provision_start(bs->cfg.http, bs->cfg.events, srv, c->dev.id, c->dev.endpoint, a.identity,
+                           a.identity_len, a.secret, a.secret_len) != 0)
+        LOGW("bootstrap", "ep=%s event=provisioning-not-started server=\"%s\"", c->dev.endpoint, srv->name);
     if (rc == 0 && sec_iid >= 0 && sec_iid < 65535) {
         *is_bs = srv->type == DB_SRV_BOOTSTRAP;
         rc = bs_plan_account(&a, (uint16_t)sec_iid, srv_iid, out);
@@ -702,6 +604,12 @@ static void http_done(void *ud, int status, const uint8_t *body, size_t len, con
 {
     bs_conn_t *c = ud;
     c->http_id = 0;
+    char hs[16];
+    snprintf(hs, sizeof hs, "%d", status);
+    json_t *d = json_pack("{s:s, s:s}", "step", "http", "code", error ? "-" : hs);
+    if (d && error)
+        json_object_set_new(d, "detail", json_string(error));
+    publish(c->srv, c->sess, "bootstrap-step", d);
     bs_session_on_http(c->sess, status, body, len, error, now_ms());
 }
 
@@ -724,8 +632,8 @@ static int io_lookup(void *ctx, bs_session_t *s, const char *name, expr_value_t 
 {
     bs_server_t *bs = ctx;
     bs_conn_t *c = bs_session_user(s);
-    cond_ctx_t cc = {bs->cfg.db, &c->dev, &c->sv, &c->sv_loaded, NULL};
-    return device_lookup(&cc, name, out);
+    task_ctx_t cc = {bs->cfg.db, &c->dev, &c->sv, &c->sv_loaded, NULL, true, false};
+    return task_ctx_lookup(&cc, name, out);
 }
 
 static void record_result(bs_server_t *bs, int64_t device_id, bool ok, char *steps)
@@ -763,6 +671,10 @@ static void io_done(void *ctx, bs_session_t *s)
         }
     }
     record_result(bs, bs_session_device_id(s), ok, steps);
+    json_t *ev = json_pack("{s:s}", "status", ok ? "finished" : "failed");
+    if (ev && !ok)
+        json_object_set_new(ev, "reason", json_string(bs_session_reason(s)));
+    publish(bs, s, "bootstrap", ev);
     if (c) {
         c->finished = true;
         c->awaiting = false;
@@ -1077,6 +989,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     snprintf(uri, sizeof uri, "/bs?%.*s", query ? (int)query->length : 0, query ? (const char *)query->s : "");
     bs_session_note_request(s, uri, COAP_RESPONSE_CODE(204));
     metrics_inc(MC_BS_STARTED);
+    publish(bs, s, "bootstrap", json_pack("{s:s}", "status", "started"));
     LOGI("bootstrap", "ep=%s event=request pct=%d secure=%d", c->dev.endpoint, pct,
              coap_session_get_proto(cs) == COAP_PROTO_DTLS);
     metrics_coap(true, LWM2M_CODE(2, 4));
@@ -1163,6 +1076,14 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
         json_decref(arr);
     }
     record_result(bs, dev.id, true, steps);
+    if (bs->cfg.events) { /* a whole bootstrap in one exchange */
+        events_batch_add(&bs->evq, "bootstrap", dev.id, dev.endpoint, dev.domain,
+                         json_pack("{s:s, s:s}", "status", "started", "mode", "pack"));
+        events_batch_add(&bs->evq, "bootstrap-step", dev.id, dev.endpoint, dev.domain,
+                         json_pack("{s:s, s:s, s:s}", "step", "pack", "path", "/bspack", "code", "2.05"));
+        events_batch_add(&bs->evq, "bootstrap", dev.id, dev.endpoint, dev.domain,
+                         json_pack("{s:s, s:s}", "status", "finished", "mode", "pack"));
+    }
     LOGI("bootstrap", "ep=%s event=pack bytes=%zu format=%s", dev.endpoint, len, lwm2m_cf_name(cf));
     db_device_free(&dev);
 }
@@ -1189,6 +1110,7 @@ bool bs_server_on_response(bs_server_t *bs, coap_session_t *cs, const coap_pdu_t
     const uint8_t *data = NULL;
     if (!coap_get_data_large(recv, &len, &data, &off, &total))
         len = 0, data = NULL;
+    publish_step(bs, c, c->op_step, c->op_path, code, NULL); /* before the session's own events */
     bs_session_on_response(c->sess, code, cf, data, len, now_ms());
     return true;
 }
@@ -1199,6 +1121,7 @@ bool bs_server_on_nack(bs_server_t *bs, coap_session_t *cs, int mid, const char 
     if (!c || c->srv != bs || !c->awaiting || c->mid != mid)
         return false;
     c->awaiting = false;
+    publish_step(bs, c, c->op_step, c->op_path, 0, reason);
     bs_session_on_error(c->sess, reason, now_ms());
     return true;
 }
@@ -1239,6 +1162,7 @@ static void flush_results(bs_server_t *bs)
     }
     bs->nresults = 0;
     tx_commit(bs);
+    events_batch_publish(bs->cfg.events, &bs->evq);
 }
 
 static void conn_free(bs_conn_t *c)
@@ -1291,6 +1215,7 @@ int bs_server_new(const bs_server_config_t *cfg, bs_server_t **out)
     bs->cfg = *cfg;
     bs->domain = strdup(cfg->domain ? cfg->domain : "/");
     bs->cfg.domain = bs->domain;
+    bs->tcache.registry = cfg->registry;
     bs->io.send = io_send;
     bs->io.done = io_done;
     bs->io.server_records = io_server_records;
@@ -1329,13 +1254,8 @@ void bs_server_free(bs_server_t **bsp)
         conn_free(c);
     }
     free(bs->results);
-    while (bs->progs) {
-        prog_entry_t *pe = bs->progs;
-        bs->progs = pe->next;
-        task_program_free(&pe->prog);
-        expr_free(&pe->cond);
-        free(pe);
-    }
+    events_batch_clear(&bs->evq);
+    task_cache_clear(&bs->tcache);
     drop_cfg(bs);
     free(bs->domain);
     free(bs);

@@ -51,6 +51,13 @@ void metrics_coap(bool out, int code)
     atomic_fetch_add_explicit(&g_coap[out ? 1 : 0][code & 0xff], 1, memory_order_relaxed);
 }
 
+static atomic_ullong g_registered, g_online;
+void metrics_set_registered(uint64_t registered, uint64_t online)
+{
+    atomic_store(&g_registered, registered);
+    atomic_store(&g_online, online);
+}
+
 void metrics_loop_busy_ns(uint64_t ns) { atomic_fetch_add_explicit(&g_loop_busy_ns, ns, memory_order_relaxed); }
 
 void metrics_http(const char *route, const char *method, unsigned status, double seconds)
@@ -161,6 +168,22 @@ char *metrics_render(void)
         {MC_TASK_IN_PROGRESS, "IN_PROGRESS"}};
     for (size_t i = 0; i < sizeof tr / sizeof tr[0]; i++)
         sb_printf(&b, "lwdm_task_runs_total{status=\"%s\"} %llu\n", tr[i].l, (unsigned long long)metrics_get(tr[i].c));
+    sb_printf(&b, "# HELP lwdm_registrations_total Registration interface requests and outcomes.\n"
+                  "# TYPE lwdm_registrations_total counter\n");
+    static const struct { metrics_counter_t c; const char *l; } rdc[] = {
+        {MC_RD_REGISTER, "register"}, {MC_RD_UPDATE, "update"}, {MC_RD_DEREGISTER, "deregister"},
+        {MC_RD_EXPIRED, "expired"}, {MC_RD_REFUSED, "refused"}};
+    for (size_t i = 0; i < sizeof rdc / sizeof rdc[0]; i++)
+        sb_printf(&b, "lwdm_registrations_total{event=\"%s\"} %llu\n", rdc[i].l,
+                  (unsigned long long)metrics_get(rdc[i].c));
+    sb_printf(&b, "# HELP lwdm_notifications_total Notifications received from observed devices.\n"
+                  "# TYPE lwdm_notifications_total counter\nlwdm_notifications_total %llu\n",
+              (unsigned long long)metrics_get(MC_RD_NOTIFICATIONS));
+    sb_printf(&b, "# HELP lwdm_devices_registered Devices with a live registration.\n"
+                  "# TYPE lwdm_devices_registered gauge\nlwdm_devices_registered %llu\n"
+                  "# HELP lwdm_devices_online Registered devices reachable now (queue-mode devices only while awake).\n"
+                  "# TYPE lwdm_devices_online gauge\nlwdm_devices_online %llu\n",
+              (unsigned long long)atomic_load(&g_registered), (unsigned long long)atomic_load(&g_online));
     sb_printf(&b, "# HELP lwdm_coap_messages_total CoAP messages lwdm handled, by direction and code (requests by "
                   "method).\n# TYPE lwdm_coap_messages_total counter\n");
     for (int dir = 0; dir < 2; dir++)

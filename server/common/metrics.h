@@ -23,6 +23,12 @@ typedef enum {
     MC_TASK_WARNING,
     MC_TASK_ERROR,
     MC_TASK_IN_PROGRESS,      /* runs that ended for this session without finishing */
+    MC_RD_REGISTER,           /* Register requests received */
+    MC_RD_UPDATE,             /* Update requests received */
+    MC_RD_DEREGISTER,         /* De-registrations */
+    MC_RD_EXPIRED,            /* registrations whose lifetime ran out */
+    MC_RD_REFUSED,            /* Register/Update/De-register refused */
+    MC_RD_NOTIFICATIONS,      /* notifications received */
     MC_COUNT
 } metrics_counter_t;
 
@@ -33,6 +39,9 @@ uint64_t metrics_get(metrics_counter_t c);
 void metrics_coap(bool out, int code);
 /* Time the network loop spent working (not waiting), in nanoseconds. */
 void metrics_loop_busy_ns(uint64_t ns);
+/* Gauges the network loop sets: registered devices, and those reachable now
+ * (registered and, in queue mode, awake). */
+void metrics_set_registered(uint64_t registered, uint64_t online);
 /* One HTTP request: `route` is the matched route pattern (a stable string,
  * e.g. "/api/v1/devices/{id}") or "unmatched". */
 void metrics_http(const char *route, const char *method, unsigned status, double seconds);

@@ -603,3 +603,301 @@ def wait_until(pred, timeout, interval=0.1, what="condition"):
 
 def dump(obj):
     return json.dumps(obj, sort_keys=True)
+
+
+# ------------------------------------------------------ fake LwM2M client
+import threading  # noqa: E402  (used by FakeDevice only)
+
+OPT_OBSERVE, OPT_LOCATION_PATH = 6, 8
+CF_TEXT, CF_LINK, CF_OPAQUE, CF_CBOR = 0, 40, 42, 60
+CF_SENML_JSON, CF_SENML_CBOR, CF_TLV, CF_LWM2M_CBOR = 110, 112, 11542, 11544
+
+
+def parse_code(s):
+    """"2.05" -> the CoAP code byte."""
+    cls, detail = s.split(".")
+    return code(int(cls), int(detail))
+
+
+def opt_uint(val):
+    return int.from_bytes(val, "big") if val else 0
+
+
+class Reply:
+    """What a FakeDevice answers to one server request. `observe=False` never adds an
+    Observe option, even to an Observe=0 request (the device refuses to be observed)."""
+
+    def __init__(self, code_s="2.05", payload=b"", cf=None, options=(), observe=True, separate=None):
+        self.code = parse_code(code_s) if isinstance(code_s, str) else code_s
+        self.payload = payload.encode() if isinstance(payload, str) else payload
+        self.cf = cf
+        self.options = list(options)
+        self.observe = observe
+        self.separate = separate      # seconds: empty ACK now, the answer later as a CON
+
+
+class FakeDevice:
+    """A fake LwM2M client on lwdm's management CoAP port, over plain UDP.
+
+    register()/update()/deregister() are synchronous exchanges. A background thread
+    answers the server's requests from `responses`: {(method, "/3/0/9"): Reply | callable}
+    (a callable gets the request and returns a Reply or None; None = stay silent). A
+    request nothing matches gets `default` (4.04 unless changed). CON requests get a
+    piggy-backed ACK (same MID and token); a retransmission gets the same answer again.
+    Every server request is kept in `received` (CoapMessage with .path, .query, .at).
+    An answered Observe=0 request starts an observation: notify(path, ...) then sends
+    notifications (same token, increasing Observe values)."""
+
+    def __init__(self, port, ep, host="127.0.0.1", links='</>;rt="oma.lwm2m";ct=110,</1/0>,</3/0>',
+                 responses=None):
+        self.addr = (host, port)
+        self.ep = ep
+        self.links = links
+        self.responses = dict(responses or {})
+        self.default = Reply("4.04")
+        self.location = None          # "rd/12345"
+        self.received = []
+        self.observations = {}        # path -> [token, last observe value]
+        self._cond = threading.Condition()
+        self._replies = []            # answers to our own requests
+        self._answered = {}           # mid of a server CON request -> our answer datagram
+        self._mid = random.randrange(0x10000)
+        self.sock = None
+        self._thread = None
+        self._open()
+
+    # -- socket and thread
+    def _open(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fake-%s" % self.ep, daemon=True)
+        self._thread.start()
+
+    def _shut(self):
+        if self._thread:
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+
+    def close(self):
+        self._shut()
+
+    def new_socket(self):
+        """Moves to a new source port (NAT rebinding)."""
+        self._shut()
+        self._answered.clear()
+        self._open()
+
+    @property
+    def local_port(self):
+        return self.sock.getsockname()[1]
+
+    def next_mid(self):
+        self._mid = (self._mid + 1) & 0xFFFF
+        return self._mid
+
+    def send(self, datagram):
+        self.sock.sendto(datagram, self.addr)
+
+    def _run(self):
+        sock, stop = self.sock, self._stop
+        while not stop.is_set():
+            try:
+                data, src = sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if src != self.addr:
+                continue
+            try:
+                m = decode(data)
+            except ValueError:
+                continue
+            m.at = time.monotonic()
+            if 1 <= m.code <= 31 and m.type in (CON, NON):
+                try:
+                    self._serve(m)
+                except OSError:
+                    return
+            else:
+                with self._cond:
+                    self._replies.append(m)
+                    self._cond.notify_all()
+
+    def _serve(self, m):
+        if m.type == CON and m.mid in self._answered:
+            self.send(self._answered[m.mid])       # retransmission: same answer
+            return
+        m.path = "/" + "/".join(v.decode("utf-8", "replace") for v in m.option(OPT_URI_PATH))
+        m.query = [v.decode("utf-8", "replace") for v in m.option(OPT_URI_QUERY)]
+        obs = m.option(OPT_OBSERVE)
+        m.observe = opt_uint(obs[0]) if obs else None
+        with self._cond:
+            self.received.append(m)
+            self._cond.notify_all()
+        spec = self.responses.get((m.code, m.path), self.default)
+        rep = spec(m) if callable(spec) else spec
+        if rep is None:
+            return
+        opts = list(rep.options)
+        if rep.cf is not None:
+            opts.append((OPT_CONTENT_FORMAT, _uint(rep.cf)))
+        if m.code == GET and m.observe == 0 and rep.observe and rep.code >> 5 == 2:
+            self.observations[m.path] = [m.token, 1]
+            opts.append((OPT_OBSERVE, _uint(1)))
+        elif m.observe == 1:
+            self.observations.pop(m.path, None)
+        if m.type == CON and rep.separate is not None:
+            ack = encode(ACK, 0, m.mid)
+            self._answered[m.mid] = ack
+            self.send(ack)
+            later = encode(CON, rep.code, self.next_mid(), m.token, opts, rep.payload)
+            t = threading.Timer(rep.separate, self._send_quietly, (later,))
+            t.daemon = True
+            t.start()
+            return
+        if m.type == CON:
+            out = encode(ACK, rep.code, m.mid, m.token, opts, rep.payload)
+            self._answered[m.mid] = out
+        else:
+            out = encode(NON, rep.code, self.next_mid(), m.token, opts, rep.payload)
+        self.send(out)
+
+    def _send_quietly(self, datagram):
+        try:
+            self.send(datagram)
+        except (OSError, AttributeError):
+            pass
+
+    # -- what the server sent
+    def wait_request(self, pred=lambda m: True, timeout=5.0, start=0):
+        """The first server request at index >= start matching pred, or None."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for m in self.received[start:]:
+                    if pred(m):
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def mark(self):
+        """An index for wait_request(start=...) / requests_since()."""
+        with self._cond:
+            return len(self.received)
+
+    def requests_since(self, start):
+        with self._cond:
+            return list(self.received[start:])
+
+    # -- our own requests
+    def exchange(self, datagram, timeout=3.0):
+        """Sends a request datagram; the answer (piggy-backed, or separate: a CON one is
+        ACKed), or None after `timeout`."""
+        req = decode(datagram)
+        with self._cond:
+            self._replies = [r for r in self._replies if r.mid != req.mid and r.token != req.token]
+        self.send(datagram)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i, r in enumerate(self._replies):
+                    if r.type == ACK and r.code == 0 and r.mid == req.mid:
+                        del self._replies[i]             # empty ACK: a separate response follows
+                        break
+                    if (r.type in (ACK, RST) and r.mid == req.mid) or \
+                            (r.type in (CON, NON) and r.token == req.token):
+                        del self._replies[i]
+                        if r.type == CON:
+                            self.send(encode(ACK, 0, r.mid))
+                        return r
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    self._cond.wait(left)
+
+    def req(self, method, path, query=(), payload=b"", content_format=None, mtype=CON, timeout=3.0, mid=None,
+            token=None):
+        d = request(method, path, list(query), token=token, mid=self.next_mid() if mid is None else mid,
+                    mtype=mtype, content_format=content_format, payload=payload)
+        return self.exchange(d, timeout=timeout)
+
+    def register_datagram(self, lt=None, lwm2m="1.1", b="U", extra=(), links=None, mid=None, ep=True):
+        q = []
+        if ep:
+            q.append("ep=" + self.ep)
+        if lt is not None:
+            q.append("lt=%s" % lt)
+        if lwm2m is not None:
+            q.append("lwm2m=" + lwm2m)
+        if b is not None:
+            q.append("b=" + b)
+        q += list(extra)
+        body = self.links if links is None else links
+        return request(POST, "rd", q, mid=self.next_mid() if mid is None else mid, content_format=CF_LINK,
+                       payload=body.encode() if isinstance(body, str) else body)
+
+    def register(self, timeout=3.0, **kw):
+        """Register; sets self.location on 2.01. Returns the answer."""
+        r = self.exchange(self.register_datagram(**kw), timeout=timeout)
+        if r is not None and r.code_str == "2.01":
+            self.location = "/".join(v.decode() for v in r.option(OPT_LOCATION_PATH))
+        return r
+
+    def update(self, query=(), payload=b"", location=None, timeout=3.0):
+        return self.req(POST, location or self.location, query, payload=payload,
+                        content_format=CF_LINK if payload else None, timeout=timeout)
+
+    def deregister(self, location=None, timeout=3.0):
+        return self.req(DELETE, location or self.location, timeout=timeout)
+
+    def notify(self, path, payload, cf=CF_SENML_JSON, con=True, code_s="2.05", timeout=3.0, seq=None):
+        """A notification of the observation of `path` (Observe = last + 1, or `seq`); for
+        CON, waits for lwdm's ACK (returned; None on silence)."""
+        token, last = self.observations[path]
+        if seq is None:
+            seq = last + 1
+        self.observations[path][1] = max(seq, last)
+        mid = self.next_mid()
+        opts = [(OPT_OBSERVE, _uint(seq)), (OPT_CONTENT_FORMAT, _uint(cf))]
+        d = encode(CON if con else NON, parse_code(code_s), mid, token, opts,
+                   payload.encode() if isinstance(payload, str) else payload)
+        self.send(d)
+        if not con:
+            return None
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i, r in enumerate(self._replies):
+                    if r.type in (ACK, RST) and r.mid == mid:
+                        del self._replies[i]
+                        return r
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+
+def wait_events(srv, device_id, types, since=0, timeout=5.0):
+    """Events of one device (JSON long poll) until every type of `types` was seen;
+    the list of events."""
+    seen, deadline = [], time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        wait = max(0, min(5, int(left)))
+        r = srv.api("GET", "/events?format=json&since=%d&wait=%d&device=%d" % (since, wait, device_id),
+                    expect=200, timeout=wait + 10)
+        page = r.json()
+        seen += page["items"]
+        since = page["next"]
+        if set(types) <= {e["type"] for e in seen} or left <= 0:
+            return seen

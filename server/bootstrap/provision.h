@@ -1,0 +1,21 @@
+/* Provisioning a device and its credentials on a target server during
+ * bootstrap (lwm2m-servers "configure device on target server" + "provision
+ * credentials to the server"). Loop thread only. See provision.c. */
+#ifndef LWDM_BOOTSTRAP_PROVISION_H
+#define LWDM_BOOTSTRAP_PROVISION_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/db.h"
+#include "server/http_client.h"
+
+struct events;
+
+/* Starts creating `endpoint` (with PSK identity/key when given, else without
+ * credentials) on the server entry's target API, when the entry asks for it;
+ * does nothing (0) otherwise. The outcome is logged and published as a
+ * `provisioning` event. Returns 0, or -1 when the call could not start. */
+int bs_provision_start(http_client_t *http, struct events *events, const db_server_t *srv, int64_t device_id,
+                       const char *endpoint, const uint8_t *identity, size_t idlen, const uint8_t *key, size_t keylen);
+
+#endif

@@ -1,0 +1,178 @@
+/* CoAP helpers shared by the bootstrap and registration interfaces. */
+#include "server/coap_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/common/metrics.h"
+
+bool cu_is_local_port(coap_session_t *cs, uint16_t port)
+{
+    const coap_address_t *a = coap_session_get_addr_local(cs);
+    return port && a && coap_address_get_port(a) == port;
+}
+
+static coap_opt_t *find_query(const coap_pdu_t *req, const char *key, size_t *vlen, const uint8_t **val)
+{
+    size_t klen = strlen(key);
+    coap_opt_filter_t f;
+    coap_option_filter_clear(&f);
+    coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
+    coap_opt_iterator_t it;
+    coap_option_iterator_init(req, &it, &f);
+    coap_opt_t *o;
+    while ((o = coap_option_next(&it))) {
+        const uint8_t *v = coap_opt_value(o);
+        size_t n = coap_opt_length(o);
+        if (n < klen || memcmp(v, key, klen) != 0 || (n > klen && v[klen] != '='))
+            continue;
+        *val = n > klen ? v + klen + 1 : v + n;
+        *vlen = n > klen ? n - klen - 1 : 0;
+        return o;
+    }
+    return NULL;
+}
+
+void cu_query_get(const coap_pdu_t *req, const char *key, char *out, size_t cap, bool *found, bool *bad)
+{
+    *found = false;
+    *bad = false;
+    out[0] = 0;
+    size_t n = 0;
+    const uint8_t *v = NULL;
+    size_t klen = strlen(key);
+    coap_opt_filter_t f;
+    coap_option_filter_clear(&f);
+    coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
+    coap_opt_iterator_t it;
+    coap_option_iterator_init(req, &it, &f);
+    coap_opt_t *o;
+    while ((o = coap_option_next(&it))) {
+        v = coap_opt_value(o);
+        n = coap_opt_length(o);
+        if (n < klen + 1 || memcmp(v, key, klen) != 0 || v[klen] != '=')
+            continue;
+        v += klen + 1;
+        n -= klen + 1;
+        *found = true;
+        if (n >= cap || memchr(v, 0, n)) {
+            *bad = true;
+            return;
+        }
+        memcpy(out, v, n);
+        out[n] = 0;
+        return;
+    }
+}
+
+bool cu_query_has(const coap_pdu_t *req, const char *key)
+{
+    size_t n;
+    const uint8_t *v;
+    return find_query(req, key, &n, &v) != NULL;
+}
+
+bool cu_valid_endpoint(const char *ep, size_t max)
+{
+    size_t n = strlen(ep);
+    if (n == 0 || n >= max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)ep[i] < 0x21 || (unsigned char)ep[i] == 0x7f)
+            return false;
+    return true;
+}
+
+void cu_reply_error(coap_pdu_t *resp, int cls, int detail, const char *msg)
+{
+    metrics_coap(true, (cls << 5) | detail);
+    coap_pdu_set_code(resp, (coap_pdu_code_t)COAP_RESPONSE_CODE(cls * 100 + detail));
+    if (msg)
+        coap_add_data(resp, strlen(msg), (const uint8_t *)msg);
+}
+
+int cu_pdu_uint_option(const coap_pdu_t *pdu, uint16_t opt, int none)
+{
+    coap_opt_iterator_t it;
+    coap_opt_t *o = coap_check_option(pdu, opt, &it);
+    if (!o)
+        return none;
+    return (int)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
+}
+
+void cu_peer_str(coap_session_t *cs, char *buf, size_t cap)
+{
+    const coap_address_t *a = coap_session_get_addr_remote(cs);
+    buf[0] = 0;
+    if (!a)
+        return;
+    unsigned char tmp[INET6_ADDRSTRLEN + 16];
+    size_t n = coap_print_addr(a, tmp, sizeof tmp);
+    snprintf(buf, cap, "%.*s", (int)n, (const char *)tmp);
+}
+
+static void release_body(coap_session_t *cs, void *app_ptr)
+{
+    (void)cs;
+    free(app_ptr);
+}
+
+coap_mid_t cu_send_request(coap_session_t *cs, int method, const char *root, const lwm2m_path_t *path, int cf,
+                           int accept, int observe, const char *query, const uint8_t *payload, size_t len,
+                           const uint8_t token[8])
+{
+    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, (coap_pdu_code_t)method, coap_new_message_id(cs),
+                                    coap_session_max_pdu_size(cs));
+    if (!pdu)
+        return COAP_INVALID_MID;
+    coap_add_token(pdu, 8, token);
+    uint8_t b[4];
+    if (observe >= 0)
+        coap_add_option(pdu, COAP_OPTION_OBSERVE, coap_encode_var_safe(b, sizeof b, (unsigned)observe), b);
+    /* Uri-Path: the alternate root's segments, then the ids */
+    if (root && root[0]) {
+        const char *p = root;
+        while (*p) {
+            while (*p == '/')
+                p++;
+            const char *e = strchr(p, '/');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            if (n)
+                coap_add_option(pdu, COAP_OPTION_URI_PATH, n, (const uint8_t *)p);
+            p += n;
+        }
+    }
+    for (int i = 0; path && i < path->len; i++) {
+        char seg[8];
+        int n = snprintf(seg, sizeof seg, "%u", path->ids[i]);
+        coap_add_option(pdu, COAP_OPTION_URI_PATH, (size_t)n, (const uint8_t *)seg);
+    }
+    if (cf != LWM2M_CF_NONE && payload)
+        coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(b, sizeof b, (unsigned)cf), b);
+    if (query) {
+        const char *p = query;
+        while (*p) {
+            const char *e = strchr(p, '&');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            if (n)
+                coap_add_option(pdu, COAP_OPTION_URI_QUERY, n, (const uint8_t *)p);
+            p += n + (e ? 1 : 0);
+        }
+    }
+    if (accept != LWM2M_CF_NONE)
+        coap_add_option(pdu, COAP_OPTION_ACCEPT, coap_encode_var_safe(b, sizeof b, (unsigned)accept), b);
+    if (payload && len) {
+        /* libcoap keeps `data` until the transfer ends: hand it a copy. */
+        uint8_t *copy = malloc(len);
+        if (copy)
+            memcpy(copy, payload, len);
+        if (!copy || !coap_add_data_large_request(cs, pdu, len, copy, release_body, copy)) {
+            free(copy);
+            coap_delete_pdu(pdu);
+            return COAP_INVALID_MID;
+        }
+    }
+    metrics_coap(true, method);
+    return coap_send(cs, pdu); /* takes the pdu, even on failure */
+}

@@ -1,0 +1,357 @@
+/* Live events bus; see events.h for the contract.
+ *
+ * The ring is an array of `cap` slots indexed by seq % cap; it holds the
+ * events oldest()..next_seq-1. A slot's event is immutable once published:
+ * readers copy its text under the lock, so an overwritten slot is freed by
+ * the publisher that evicted it, after the lock is released.
+ *
+ * An event is stored as the tail of its JSON text, `"type":...}`, i.e. the
+ * object without its leading `{`: the seq is only known under the lock, and
+ * a reader prefixes `{"seq":N,`. That keeps the render (json_dumps) out of
+ * the critical section.
+ *
+ * Locks: `lock` guards everything but `last`, which mirrors next_seq-1 for
+ * lock-free peeks (events_last_seq). The condition variable uses the
+ * monotonic clock. */
+#include "server/common/events.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    int64_t device_id;
+    char type[EVENTS_TYPE_MAX];
+    char *domain;                 /* malloc'd */
+    char *text;                   /* malloc'd "{...}" without seq; the tail starts at text+1 */
+    size_t text_len;
+} entry_t;
+
+struct events {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    entry_t *ring;
+    size_t cap;
+    uint64_t next_seq;            /* seq of the next event (starts at 1) */
+    uint64_t wake_gen;            /* bumped by events_wake */
+    _Atomic uint64_t last;        /* next_seq - 1 */
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void entry_clear(entry_t *e)
+{
+    free(e->domain);
+    free(e->text);
+    memset(e, 0, sizeof *e);
+}
+
+events_t *events_new(size_t capacity)
+{
+    events_t *ev = calloc(1, sizeof *ev);
+    if (!ev)
+        return NULL;
+    ev->cap = capacity ? capacity : EVENTS_DEFAULT_CAPACITY;
+    ev->ring = calloc(ev->cap, sizeof *ev->ring);
+    pthread_condattr_t ca;
+    bool cond_ok = false;
+    if (pthread_condattr_init(&ca) == 0) {
+        cond_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&ev->cond, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    if (!ev->ring || !cond_ok || pthread_mutex_init(&ev->lock, NULL) != 0) {
+        if (cond_ok)
+            pthread_cond_destroy(&ev->cond);
+        free(ev->ring);
+        free(ev);
+        return NULL;
+    }
+    ev->next_seq = 1;
+    atomic_store(&ev->last, 0);
+    return ev;
+}
+
+void events_free(events_t **evp)
+{
+    events_t *ev = evp ? *evp : NULL;
+    if (!ev)
+        return;
+    for (size_t i = 0; i < ev->cap; i++)
+        entry_clear(&ev->ring[i]);
+    free(ev->ring);
+    pthread_cond_destroy(&ev->cond);
+    pthread_mutex_destroy(&ev->lock);
+    free(ev);
+    *evp = NULL;
+}
+
+/* "2026-11-22T10:00:00.123Z" */
+static void format_time(int64_t ms, char out[48])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static bool type_ok(const char *type)
+{
+    size_t n = type ? strlen(type) : 0;
+    return n > 0 && n < EVENTS_TYPE_MAX;
+}
+
+/* Renders the event (outside any lock) and appends it. Takes data. */
+static uint64_t publish_at(events_t *ev, int64_t at_ms, const char *type, int64_t device_id, const char *endpoint,
+                           const char *domain, json_t *data)
+{
+    if (!ev || !type_ok(type)) {
+        json_decref(data);
+        return 0;
+    }
+    if (!domain || !*domain)
+        domain = "/";
+    char when[48];
+    format_time(at_ms, when);
+    json_t *o = json_object();
+    if (o) {
+        json_object_set_new(o, "type", json_string(type));
+        json_object_set_new(o, "time", json_string(when));
+        json_object_set_new(o, "deviceId", device_id > 0 ? json_integer(device_id) : json_null());
+        json_object_set_new(o, "endpoint", endpoint ? json_string(endpoint) : json_null());
+        json_object_set_new(o, "domain", json_string(domain));
+        json_object_set_new(o, "data", data ? data : json_object());
+    } else {
+        json_decref(data);
+    }
+    entry_t e = {.device_id = device_id > 0 ? device_id : 0};
+    snprintf(e.type, sizeof e.type, "%s", type);
+    e.text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    e.domain = strdup(domain);
+    if (!e.text || !e.domain || e.text[0] != '{') {
+        entry_clear(&e);
+        return 0;
+    }
+    e.text_len = strlen(e.text);
+
+    pthread_mutex_lock(&ev->lock);
+    uint64_t seq = ev->next_seq++;
+    entry_t *slot = &ev->ring[seq % ev->cap];
+    entry_t old = *slot;
+    *slot = e;
+    atomic_store(&ev->last, seq);
+    pthread_cond_broadcast(&ev->cond);
+    pthread_mutex_unlock(&ev->lock);
+    entry_clear(&old);
+    return seq;
+}
+
+uint64_t events_publish(events_t *ev, const char *type, int64_t device_id, const char *endpoint, const char *domain,
+                        json_t *data)
+{
+    return publish_at(ev, wall_ms(), type, device_id, endpoint, domain, data);
+}
+
+uint64_t events_last_seq(const events_t *ev)
+{
+    return ev ? atomic_load(&((events_t *)ev)->last) : 0;
+}
+
+static bool match(const events_filter_t *f, const entry_t *e)
+{
+    if (!f)
+        return true;
+    if (f->ndevices) {
+        size_t i = 0;
+        while (i < f->ndevices && f->devices[i] != e->device_id)
+            i++;
+        if (i == f->ndevices || e->device_id == 0)
+            return false;
+    }
+    if (f->ntypes) {
+        size_t i = 0;
+        while (i < f->ntypes && strcmp(f->types[i], e->type) != 0)
+            i++;
+        if (i == f->ntypes)
+            return false;
+    }
+    return !f->domain || strncmp(e->domain, f->domain, strlen(f->domain)) == 0;
+}
+
+/* First seq to look at for a reader that has seen `after` (under the lock). */
+static uint64_t first_seq(const events_t *ev, uint64_t after, bool *missed)
+{
+    uint64_t oldest = ev->next_seq > ev->cap ? ev->next_seq - ev->cap : 1;
+    uint64_t last = ev->next_seq - 1;
+    bool gone = false;
+    if (after > last) { /* a seq from an earlier run: all we hold is new to it */
+        after = 0;
+        gone = true;
+    }
+    if (after + 1 < oldest) { /* the ring dropped some */
+        gone = true;
+        after = oldest - 1;
+    }
+    if (missed)
+        *missed = gone;
+    return after + 1;
+}
+
+int events_read(events_t *ev, uint64_t after, const events_filter_t *f, events_item_t *items, size_t max,
+                uint64_t *next, bool *missed)
+{
+    if (missed)
+        *missed = false;
+    if (!ev) {
+        *next = after;
+        return 0;
+    }
+    size_t n = 0;
+    pthread_mutex_lock(&ev->lock);
+    uint64_t seq = first_seq(ev, after, missed);
+    uint64_t last = ev->next_seq - 1;
+    uint64_t examined = seq - 1;
+    for (; seq <= last && n < max; seq++) {
+        const entry_t *e = &ev->ring[seq % ev->cap];
+        examined = seq;
+        if (!match(f, e))
+            continue;
+        char head[40];
+        int hl = snprintf(head, sizeof head, "{\"seq\":%llu,", (unsigned long long)seq);
+        size_t tail_len = e->text_len - 1;
+        char *j = malloc((size_t)hl + tail_len + 1);
+        if (!j) {
+            pthread_mutex_unlock(&ev->lock);
+            events_items_clear(items, n);
+            *next = after;
+            return -1;
+        }
+        memcpy(j, head, (size_t)hl);
+        memcpy(j + hl, e->text + 1, tail_len + 1);
+        items[n].seq = seq;
+        memcpy(items[n].type, e->type, sizeof items[n].type);
+        items[n].json = j;
+        items[n].json_len = (size_t)hl + tail_len;
+        n++;
+    }
+    if (n < max)
+        examined = last;
+    pthread_mutex_unlock(&ev->lock);
+    *next = examined;
+    return (int)n;
+}
+
+void events_items_clear(events_item_t *items, size_t n)
+{
+    for (size_t i = 0; items && i < n; i++) {
+        free(items[i].json);
+        items[i].json = NULL;
+        items[i].json_len = 0;
+    }
+}
+
+bool events_pending(events_t *ev, uint64_t after, const events_filter_t *f, uint64_t *scanned)
+{
+    if (!ev) {
+        if (scanned)
+            *scanned = after;
+        return false;
+    }
+    bool found = false;
+    pthread_mutex_lock(&ev->lock);
+    uint64_t seq = first_seq(ev, after, NULL);
+    uint64_t last = ev->next_seq - 1;
+    for (; seq <= last && !found; seq++)
+        found = match(f, &ev->ring[seq % ev->cap]);
+    pthread_mutex_unlock(&ev->lock);
+    if (scanned)
+        *scanned = found ? seq - 1 : last;
+    return found;
+}
+
+uint64_t events_wait(events_t *ev, uint64_t after, int timeout_ms)
+{
+    if (!ev)
+        return 0;
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&ev->lock);
+    uint64_t gen = ev->wake_gen;
+    while (ev->next_seq - 1 <= after && ev->wake_gen == gen)
+        if (pthread_cond_timedwait(&ev->cond, &ev->lock, &dl) == ETIMEDOUT)
+            break;
+    uint64_t last = ev->next_seq - 1;
+    pthread_mutex_unlock(&ev->lock);
+    return last;
+}
+
+void events_wake(events_t *ev)
+{
+    if (!ev)
+        return;
+    pthread_mutex_lock(&ev->lock);
+    ev->wake_gen++;
+    pthread_cond_broadcast(&ev->cond);
+    pthread_mutex_unlock(&ev->lock);
+}
+
+/* ------------------------------------------------------------------ batch */
+/* Each held event is [at_ms, type, device_id, endpoint|null, domain|null, data]. */
+void events_batch_add(events_batch_t *b, const char *type, int64_t device_id, const char *endpoint,
+                      const char *domain, json_t *data)
+{
+    if (!b || !type_ok(type)) {
+        json_decref(data);
+        return;
+    }
+    if (!b->q && !(b->q = json_array())) {
+        json_decref(data);
+        return;
+    }
+    json_t *row = json_pack("[I, s, I, s?, s?, o?]", (json_int_t)wall_ms(), type, (json_int_t)device_id, endpoint,
+                            domain, data);
+    if (row)
+        json_array_append_new(b->q, row); /* json_pack took data, even when it failed */
+}
+
+void events_batch_publish(events_t *ev, events_batch_t *b)
+{
+    if (!b || !b->q)
+        return;
+    size_t i;
+    json_t *row;
+    json_array_foreach(b->q, i, row)
+    {
+        json_t *data = json_array_get(row, 5);
+        publish_at(ev, json_integer_value(json_array_get(row, 0)), json_string_value(json_array_get(row, 1)),
+                   json_integer_value(json_array_get(row, 2)), json_string_value(json_array_get(row, 3)),
+                   json_string_value(json_array_get(row, 4)), json_is_null(data) ? NULL : json_incref(data));
+    }
+    json_array_clear(b->q);
+}
+
+void events_batch_clear(events_batch_t *b)
+{
+    if (!b)
+        return;
+    json_decref(b->q);
+    b->q = NULL;
+}
