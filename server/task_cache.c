@@ -152,3 +152,14 @@ void task_cache_clear(task_cache_t *tc)
         free(pe);
     }
 }
+
+sched_task_t task_sched_settings(const db_task_t *t)
+{
+    return (sched_task_t){.once = t->execution == DB_TASK_ONCE,
+                          .automatic_restart = t->automatic_restart,
+                          .repeat_on_bootstrap = t->repeat_on_bootstrap,
+                          .repeat_on_register = t->repeat_on_register,
+                          .min_interval_s = t->min_interval_s,
+                          .not_before_ms = t->not_before,
+                          .not_after_ms = t->not_after};
+}

@@ -9,6 +9,7 @@
 
 #include "db/db.h"
 #include "server/tasks/expr.h"
+#include "server/tasks/scheduler.h"
 #include "server/tasks/task.h"
 
 /* A program is reparsed when its task changes (updated_at), and freed once
@@ -47,5 +48,8 @@ typedef struct {
 int task_ctx_lookup(void *ctx, const char *name, expr_value_t *out);
 /* The task's condition (compiled with its program) holds for the device. */
 bool task_condition_holds(const task_prog_t *pe, task_ctx_t *c);
+
+/* The scheduler's view of a task's execution settings. */
+sched_task_t task_sched_settings(const db_task_t *t);
 
 #endif

@@ -20,6 +20,7 @@
 #include "server/bootstrap/bs_plan.h"
 #include "server/bootstrap/bs_session.h"
 #include "server/bootstrap/provision.h"
+#include "server/coap_util.h"
 #include "server/task_cache.h"
 #include "server/common/events.h"
 #include "server/common/log.h"
@@ -374,13 +375,7 @@ static int schedule(bs_server_t *bs, bs_session_t *s, const db_device_t *dev, js
     int64_t now = db_now_ms();
     for (size_t i = 0; i < n; i++) {
         const db_task_t *t = &cands[i].task;
-        sched_task_t st = {.once = t->execution == DB_TASK_ONCE,
-                           .automatic_restart = t->automatic_restart,
-                           .repeat_on_bootstrap = t->repeat_on_bootstrap,
-                           .repeat_on_register = t->repeat_on_register,
-                           .min_interval_s = t->min_interval_s,
-                           .not_before_ms = t->not_before,
-                           .not_after_ms = t->not_after};
+        sched_task_t st = task_sched_settings(t);
         sched_report_t rep = sched_report_parse(cands[i].status[0] ? cands[i].status : NULL);
         /* the cheap rules first; the condition (rules' last check) only for
          * a task that would otherwise run */
@@ -491,38 +486,11 @@ static int io_send(void *ctx, bs_session_t *s, int method, const lwm2m_path_t *p
         return -1;
     if (coap_session_get_state(c->cs) != COAP_SESSION_STATE_ESTABLISHED)
         return -1; /* DTLS closed under us: PDUs would wait forever (LIBCOAP.md) */
-    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, (coap_pdu_code_t)method, coap_new_message_id(c->cs),
-                                    coap_session_max_pdu_size(c->cs));
-    if (!pdu)
-        return -1;
     uint64_t t = bs->token_base ^ ++bs->token_seq;
     memcpy(c->token, &t, sizeof c->token);
-    coap_add_token(pdu, sizeof c->token, c->token);
-    if (!path) {
-        coap_add_option(pdu, COAP_OPTION_URI_PATH, 2, (const uint8_t *)"bs");
-    } else {
-        for (int i = 0; i < path->len; i++) {
-            char seg[8];
-            int n = snprintf(seg, sizeof seg, "%u", path->ids[i]);
-            coap_add_option(pdu, COAP_OPTION_URI_PATH, (size_t)n, (const uint8_t *)seg);
-        }
-    }
-    uint8_t b[4];
-    if (cf != LWM2M_CF_NONE && payload)
-        coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(b, sizeof b, (unsigned)cf), b);
-    if (accept != LWM2M_CF_NONE)
-        coap_add_option(pdu, COAP_OPTION_ACCEPT, coap_encode_var_safe(b, sizeof b, (unsigned)accept), b);
-    if (payload && len) {
-        /* libcoap keeps `data` until the transfer ends: hand it a copy. */
-        uint8_t *copy = dupbytes(payload, len);
-        if (!copy || !coap_add_data_large_request(c->cs, pdu, len, copy, release_body, copy)) {
-            free(copy);
-            coap_delete_pdu(pdu);
-            return -1;
-        }
-    }
-    metrics_coap(true, method);
-    coap_mid_t mid = coap_send(c->cs, pdu); /* takes the pdu, even on failure */
+    /* Finish is POST /bs: no LwM2M path, the "bs" segment as the root */
+    coap_mid_t mid = cu_send_request(c->cs, method, path ? "" : "bs", path, cf, accept, -1, NULL, payload, len,
+                                     c->token);
     if (mid == COAP_INVALID_MID)
         return -1;
     c->mid = mid;
@@ -692,65 +660,6 @@ static void watchdog_fired(struct timer *t, void *arg)
 }
 
 /* ---------------------------------------------------------------- handlers */
-static bool is_local_port(coap_session_t *cs, uint16_t port)
-{
-    const coap_address_t *a = coap_session_get_addr_local(cs);
-    return port && a && coap_address_get_port(a) == port;
-}
-
-/* Value of the Uri-Query option `key=...` of a request, taken from the raw
- * option bytes: libcoap's joined query string percent-escapes them and joins
- * options with '&', so "ep=a&b" in one option would read as "a" (an identity
- * confusion) and "café" as "caf%C3%A9". A value with a NUL byte, or longer
- * than cap-1, is reported as found with *bad set. */
-static void query_get(const coap_pdu_t *req, const char *key, char *out, size_t cap, bool *found, bool *bad)
-{
-    *found = false;
-    *bad = false;
-    out[0] = 0;
-    size_t klen = strlen(key);
-    coap_opt_filter_t f;
-    coap_option_filter_clear(&f);
-    coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
-    coap_opt_iterator_t it;
-    coap_option_iterator_init(req, &it, &f);
-    coap_opt_t *o;
-    while ((o = coap_option_next(&it))) {
-        const uint8_t *v = coap_opt_value(o);
-        size_t n = coap_opt_length(o);
-        if (n < klen + 1 || memcmp(v, key, klen) != 0 || v[klen] != '=')
-            continue;
-        v += klen + 1;
-        n -= klen + 1;
-        *found = true;
-        if (n >= cap || memchr(v, 0, n)) {
-            *bad = true;
-            return;
-        }
-        memcpy(out, v, n);
-        out[n] = 0;
-        return;
-    }
-}
-
-static bool valid_endpoint(const char *ep)
-{
-    size_t n = strlen(ep);
-    if (n == 0 || n >= BS_MAX_EP)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)ep[i] < 0x21 || (unsigned char)ep[i] == 0x7f)
-            return false;
-    return true;
-}
-
-static void reply_error(coap_pdu_t *resp, int cls, int detail, const char *msg)
-{
-    metrics_coap(true, (cls << 5) | detail);
-    coap_pdu_set_code(resp, (coap_pdu_code_t)COAP_RESPONSE_CODE(cls * 100 + detail));
-    if (msg)
-        coap_add_data(resp, strlen(msg), (const uint8_t *)msg);
-}
 
 /* Decides who is bootstrapping: DTLS identity or `ep`, against the devices
  * table (CONFORMANCE.md §4 "PSK identity vs ep"). On success *dev is filled.
@@ -819,7 +728,7 @@ static void refuse(bs_server_t *bs, coap_pdu_t *resp, const char *event, const c
 {
     metrics_inc(MC_BS_REFUSED);
     LOGW("bootstrap", "ep=%s event=%s code=%d.%02d reason=\"%s\"", who, event, code / 100, code % 100, msg);
-    reply_error(resp, code / 100, code % 100, msg);
+    cu_reply_error(resp, code / 100, code % 100, msg);
 }
 
 /* Loads the configuration and authorises the client (see authorise()).
@@ -828,7 +737,7 @@ static bool admit(bs_server_t *bs, coap_session_t *cs, const char *ep, bool have
                   db_device_t *dev, coap_pdu_t *resp)
 {
     if (load_cfg(bs) != 0) {
-        reply_error(resp, 5, 0, "configuration unavailable");
+        cu_reply_error(resp, 5, 0, "configuration unavailable");
         return false;
     }
     char msg[128];
@@ -900,15 +809,15 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     bs_server_t *bs = coap_resource_get_userdata(r);
     metrics_coap(false, COAP_REQUEST_CODE_POST);
     handshake_done(cs);
-    if (!is_local_port(cs, bs->cfg.coap_port) && !is_local_port(cs, bs->cfg.coaps_port)) {
-        reply_error(resp, 4, 4, NULL);
+    if (!cu_is_local_port(cs, bs->cfg.coap_port) && !cu_is_local_port(cs, bs->cfg.coaps_port)) {
+        cu_reply_error(resp, 4, 4, NULL);
         return;
     }
     metrics_inc(MC_BS_REQUESTS);
     char ep[BS_MAX_EP + 2], pcts[16];
     bool have_ep, have_pct, bad_ep, bad_pct;
-    query_get(req, "ep", ep, sizeof ep, &have_ep, &bad_ep);
-    query_get(req, "pct", pcts, sizeof pcts, &have_pct, &bad_pct);
+    cu_query_get(req, "ep", ep, sizeof ep, &have_ep, &bad_ep);
+    cu_query_get(req, "pct", pcts, sizeof pcts, &have_pct, &bad_pct);
     const char *who = have_ep ? ep : "-";
 
     bs_conn_t *old = conn_of(cs);
@@ -918,7 +827,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
         return;
     }
-    if (have_ep && (bad_ep || !valid_endpoint(ep))) {
+    if (have_ep && (bad_ep || !cu_valid_endpoint(ep, BS_MAX_EP))) {
         refuse(bs, resp, "refused", "-", 400, "invalid endpoint name");
         return;
     }
@@ -950,7 +859,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     bs_session_t *s = c ? bs_session_new(&bs->io, bs, dev.endpoint, dev.id, pct, bs->cfg.registry, now_ms()) : NULL;
     if (!s) {
         free(c);
-        reply_error(resp, 5, 0, NULL);
+        cu_reply_error(resp, 5, 0, NULL);
         db_device_free(&dev);
         return;
     }
@@ -1002,14 +911,14 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
     bs_server_t *bs = coap_resource_get_userdata(r);
     metrics_coap(false, COAP_REQUEST_CODE_GET);
     handshake_done(cs);
-    if (!is_local_port(cs, bs->cfg.coap_port) && !is_local_port(cs, bs->cfg.coaps_port)) {
-        reply_error(resp, 4, 4, NULL);
+    if (!cu_is_local_port(cs, bs->cfg.coap_port) && !cu_is_local_port(cs, bs->cfg.coaps_port)) {
+        cu_reply_error(resp, 4, 4, NULL);
         return;
     }
     char ep[BS_MAX_EP + 2];
     bool have_ep, bad_ep;
-    query_get(req, "ep", ep, sizeof ep, &have_ep, &bad_ep);
-    const char *who = have_ep && !bad_ep && valid_endpoint(ep) ? ep : "-";
+    cu_query_get(req, "ep", ep, sizeof ep, &have_ep, &bad_ep);
+    const char *who = have_ep && !bad_ep && cu_valid_endpoint(ep, BS_MAX_EP) ? ep : "-";
     int cf = LWM2M_CF_SENML_CBOR;
     coap_opt_iterator_t it;
     coap_opt_t *acc = coap_check_option(req, COAP_OPTION_ACCEPT, &it);
@@ -1021,7 +930,7 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
             return;
         }
     }
-    if (have_ep && (bad_ep || !valid_endpoint(ep))) {
+    if (have_ep && (bad_ep || !cu_valid_endpoint(ep, BS_MAX_EP))) {
         refuse(bs, resp, "pack-refused", "-", 400, "invalid endpoint name");
         return;
     }
@@ -1054,7 +963,7 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
     lwm2m_records_clear(&recs);
     if (rc != 0 || !body) {
         free(body);
-        reply_error(resp, 5, 0, "configuration error");
+        cu_reply_error(resp, 5, 0, "configuration error");
         db_device_free(&dev);
         return;
     }
@@ -1064,7 +973,7 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
     if (!coap_add_data_large_response(r, cs, req, resp, query, (uint16_t)cf, -1, 0, len, body,
                                       release_body, body)) {
         free(body);
-        reply_error(resp, 5, 0, NULL);
+        cu_reply_error(resp, 5, 0, NULL);
         db_device_free(&dev);
         return;
     }

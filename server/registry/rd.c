@@ -997,8 +997,10 @@ static void take_deleted(rd_t *rd)
     pthread_mutex_lock(&rd->deleted_lock);
     int64_t ids[64];
     size_t n = rd->ndeleted < 64 ? rd->ndeleted : 64;
-    memcpy(ids, rd->deleted, n * sizeof *ids);
-    memmove(rd->deleted, rd->deleted + n, (rd->ndeleted - n) * sizeof *ids);
+    if (n) {
+        memcpy(ids, rd->deleted, n * sizeof *ids);
+        memmove(rd->deleted, rd->deleted + n, (rd->ndeleted - n) * sizeof *ids);
+    }
     rd->ndeleted -= n;
     pthread_mutex_unlock(&rd->deleted_lock);
     for (size_t i = 0; i < n; i++) {
@@ -1017,8 +1019,10 @@ static void take_inbox(rd_t *rd)
     devop_t *local[64];
     if (n > 64)
         n = 64;
-    memcpy(local, rd->inbox, n * sizeof *local);
-    memmove(rd->inbox, rd->inbox + n, (rd->ninbox - n) * sizeof *local);
+    if (n) {
+        memcpy(local, rd->inbox, n * sizeof *local);
+        memmove(rd->inbox, rd->inbox + n, (rd->ninbox - n) * sizeof *local);
+    }
     rd->ninbox -= n;
     bool more = rd->ninbox > 0;
     pthread_mutex_unlock(&rd->inbox_lock);

@@ -384,13 +384,7 @@ void rd_session_start(rd_t *rd, rd_reg_t *r, bool is_register)
     mrun_t **tail = &s->runs;
     for (size_t i = 0; i < n; i++) {
         const db_task_t *t = &cands[i].task;
-        sched_task_t st = {.once = t->execution == DB_TASK_ONCE,
-                           .automatic_restart = t->automatic_restart,
-                           .repeat_on_bootstrap = t->repeat_on_bootstrap,
-                           .repeat_on_register = t->repeat_on_register,
-                           .min_interval_s = t->min_interval_s,
-                           .not_before_ms = t->not_before,
-                           .not_after_ms = t->not_after};
+        sched_task_t st = task_sched_settings(t);
         sched_report_t rep = sched_report_parse(cands[i].status[0] ? cands[i].status : NULL);
         /* cheap rules first (fits and condition assumed) */
         sched_decision_t d = sched_decide_in(&st, rep, cands[i].started_at, is_register ? SCHED_REGISTER : SCHED_UPDATE,
