@@ -39,14 +39,16 @@ void harness_start(harness_t *h, const harness_opts_t *o)
     lwdm_config_defaults(&cfg);
     snprintf(cfg.db_path, sizeof cfg.db_path, "%s", h->db_path);
     cfg.http_port = 0;
-    cfg.coap_port = 0;
-    cfg.coaps_port = 0;
-    cfg.bs_coap_port = 0;
-    cfg.bs_coaps_port = 0;
+    cfg.coap_port = o->keep_coap_ports ? h->coap_port : 0;
+    cfg.coaps_port = o->keep_coap_ports ? h->coaps_port : 0;
+    cfg.bs_coap_port = o->keep_coap_ports ? h->bs_coap_port : 0;
+    cfg.bs_coaps_port = o->keep_coap_ports ? h->bs_coaps_port : 0;
     cfg.http_threads = 2;
     cfg.log_level = log_get_level();
     if (o->bs_timeout_s)
         cfg.bs_timeout_s = o->bs_timeout_s;
+    if (o->queue_awake_ms)
+        cfg.queue_awake_ms = o->queue_awake_ms;
     snprintf(cfg.public_host, sizeof cfg.public_host, "127.0.0.1");
     snprintf(cfg.admin_password, sizeof cfg.admin_password, "%s", HARNESS_ADMIN_PASSWORD);
     char err[512];

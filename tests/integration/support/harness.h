@@ -26,6 +26,8 @@ typedef struct {
 typedef struct {
     unsigned bs_timeout_s;   /* 0 = default */
     const char *db_path;     /* reuse a database (restart tests); NULL = new temp dir */
+    unsigned queue_awake_ms; /* server's queue-mode awake window; 0 = default */
+    int keep_coap_ports;     /* restart on the CoAP ports of the previous start (devices keep talking to them) */
 } harness_opts_t;
 
 /* Starts the server; fails the test (cmocka fail_msg) on error. */
