@@ -218,8 +218,9 @@ def run_child(children, argv, deadline, what, log_path=None):
 # ---------------------------------------------------------- lwdm, lwdm-sim
 
 class Lwdm:
-    def __init__(self, build, workdir, children, log_level):
+    def __init__(self, build, workdir, children, log_level, extra_args=()):
         self.exe = os.path.join(build, "lwdm")
+        self.extra_args = list(extra_args)  # appended to `lwdm serve ...`
         self.workdir = workdir
         self.children = children
         self.log_level = log_level
@@ -234,7 +235,8 @@ class Lwdm:
                 "--http", f"{HOST}:{http}", "--coap-addr", HOST,
                 "--coap", str(coap), "--coaps", str(coaps),
                 "--bs-coap", str(bs_coap), "--bs-coaps", str(bs_coaps),
-                "--log-level", self.log_level]
+                "--log-level", self.log_level] + self.extra_args
+        self.coap, self.coaps = coap, coaps  # management ports (not in event=ready)
         env = dict(os.environ)
         env["LWDM_ADMIN_PASSWORD"] = self.password
         for k in ("LWDM_DB", "LWDM_HTTP", "LWDM_SECRET_KEY", "LWDM_ACCEPT_UNKNOWN", "LWDM_PUBLIC_HOST"):
