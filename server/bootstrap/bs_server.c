@@ -1153,6 +1153,7 @@ void bs_server_free(bs_server_t **bsp)
         return;
     while (bs->handshakes)
         handshake_release(bs->handshakes);
+    bs_provision_cancel_all(bs->cfg.http);
     for (bs_conn_t *c = bs->conns; c; c = c->next)
         if (!c->finished)
             bs_session_cancel(c->sess, "server shutting down", now_ms());

@@ -25,7 +25,9 @@
 
 typedef enum { P_LOGIN = 0, P_CREATE, P_FIND, P_PATCH } pstep_t;
 
-typedef struct {
+typedef struct prov {
+    struct prov *next;           /* g_provs: calls in flight */
+    uint64_t http_id;
     http_client_t *http;
     struct events *events;
     pstep_t step;
@@ -34,8 +36,16 @@ typedef struct {
     char auth[600];
 } prov_t;
 
+/* Calls in flight (loop thread only), so that a stop frees them. */
+static prov_t *g_provs;
+
 static void prov_free(prov_t *p)
 {
+    for (prov_t **pp = &g_provs; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
     free(p->endpoint);
     free(p->api);
     free(p->user);
@@ -79,13 +89,13 @@ static int send_step(prov_t *p, const char *method, const char *path, const char
                          .headers = p->token ? &h : NULL,
                          .nheaders = p->token ? 1 : 0,
                          .timeout_s = 15};
-    uint64_t id;
-    return http_client_start(p->http, &rq, on_http, p, &id);
+    return http_client_start(p->http, &rq, on_http, p, &p->http_id);
 }
 
 static void on_http(void *ud, int status, const uint8_t *body, size_t len, const char *error)
 {
     prov_t *p = ud;
+    p->http_id = 0;
     char why[200];
     if (!status) {
         snprintf(why, sizeof why, "%s", error ? error : "no answer");
@@ -210,6 +220,8 @@ int bs_provision_start(http_client_t *http, struct events *events, const db_serv
         return -1;
     p->http = http;
     p->events = events;
+    p->next = g_provs;
+    g_provs = p;
     p->device_id = device_id;
     p->endpoint = strdup(endpoint);
     p->api = strdup(srv->prov_api_uri);
@@ -251,4 +263,18 @@ int bs_provision_start(http_client_t *http, struct events *events, const db_serv
         return -1;
     }
     return 0;
+}
+
+void bs_provision_cancel_all(http_client_t *http)
+{
+    for (prov_t *p = g_provs, *next; p; p = next) {
+        next = p->next;
+        if (p->http != http)
+            continue;
+        if (p->http_id)
+            http_client_cancel(http, p->http_id);
+        LOGW("bootstrap", "ep=%s event=provisioning-cancelled server=\"%s\" reason=\"server stopping\"", p->endpoint,
+             p->server_name);
+        prov_free(p);
+    }
 }

@@ -18,4 +18,7 @@ struct events;
 int bs_provision_start(http_client_t *http, struct events *events, const db_server_t *srv, int64_t device_id,
                        const char *endpoint, const uint8_t *identity, size_t idlen, const uint8_t *key, size_t keylen);
 
+/* Cancels and frees the calls in flight on `http` (before it is freed). */
+void bs_provision_cancel_all(http_client_t *http);
+
 #endif

@@ -648,8 +648,9 @@ static int attributes_query(const char *body_json, char *q, size_t cap, char *fi
         n += (size_t)snprintf(q + n, n < cap ? cap - n : 0, "%s%s", n ? "&" : "", part);
     }
     json_t *pmin = json_object_get(o, "pmin"), *pmax = json_object_get(o, "pmax");
+    bool pmax_below = json_is_integer(pmin) && json_is_integer(pmax) && json_integer_value(pmax) < json_integer_value(pmin);
     json_decref(o);
-    if (json_is_integer(pmin) && json_is_integer(pmax) && json_integer_value(pmax) < json_integer_value(pmin)) {
+    if (pmax_below) {
         snprintf(field, fcap, "pmax");
         snprintf(err, ecap, "pmax must not be smaller than pmin");
         return -1;
