@@ -56,6 +56,8 @@ typedef struct bs_conn {
     coap_mid_t mid;              /* outstanding request's message id */
     coap_mid_t request_mid;      /* the Bootstrap-Request's, to spot retransmissions */
     bool awaiting;
+    int prov_pending;            /* hand-over calls in flight: Finish waits for them */
+    bool finish_deferred;
     bool pending_start;
     bool finished;
     lwdm_timer_t watchdog;
@@ -478,6 +480,27 @@ static void release_tasks(bs_server_t *bs, bs_session_t *s)
 
 /* ------------------------------------------------------------------- sending */
 static int io_send(void *ctx, bs_session_t *s, int method, const lwm2m_path_t *path, int cf, int accept,
+                   const uint8_t *payload, size_t len);
+
+/* A hand-over call ended: a Finish that waited for it goes now. */
+static void provision_done(void *ud, int64_t device_id, bool ok)
+{
+    bs_server_t *bs = ud;
+    (void)ok; /* logged and published by provision.c; the device retries registering on failure */
+    for (bs_conn_t *c = bs->conns; c; c = c->next) {
+        if (c->dev.id != device_id || c->finished || c->prov_pending <= 0)
+            continue;
+        if (--c->prov_pending == 0 && c->finish_deferred) {
+            c->finish_deferred = false;
+            c->awaiting = false;
+            if (io_send(bs, c->sess, BS_POST, NULL, LWM2M_CF_NONE, LWM2M_CF_NONE, NULL, 0) != 0)
+                bs_session_on_error(c->sess, "could not send Bootstrap-Finish", now_ms());
+        }
+        break;
+    }
+}
+
+static int io_send(void *ctx, bs_session_t *s, int method, const lwm2m_path_t *path, int cf, int accept,
                    const uint8_t *payload, size_t len)
 {
     bs_server_t *bs = ctx;
@@ -486,6 +509,15 @@ static int io_send(void *ctx, bs_session_t *s, int method, const lwm2m_path_t *p
         return -1;
     if (coap_session_get_state(c->cs) != COAP_SESSION_STATE_ESTABLISHED)
         return -1; /* DTLS closed under us: PDUs would wait forever (LIBCOAP.md) */
+    if (!path && c->prov_pending > 0) {
+        /* Finish waits until the target server knows the device and its key
+         * (provision.c), so that its first Register is accepted there */
+        c->finish_deferred = true;
+        c->awaiting = true;
+        c->op_step = "finish";
+        snprintf(c->op_path, sizeof c->op_path, "/bs");
+        return 0;
+    }
     uint64_t t = bs->token_base ^ ++bs->token_seq;
     memcpy(c->token, &t, sizeof c->token);
     /* Finish is POST /bs: no LwM2M path, the "bs" segment as the root */
@@ -550,10 +582,14 @@ static int io_server_records(void *ctx, bs_session_t *s, const char *ref, bool b
     int rc = 0;
     if (srv->security_mode == DB_SEC_PSK)
         rc = resolve_psk(bs, &c->dev, srv, &a, err, errlen);
-    if (rc == 0 && srv->type == DB_SRV_MANAGEMENT &&
-        bs_provision_start(bs->cfg.http, bs->cfg.events, srv, c->dev.id, c->dev.endpoint, a.identity,
-                           a.identity_len, a.secret, a.secret_len) != 0)
-        LOGW("bootstrap", "ep=%s event=provisioning-not-started server=\"%s\"", c->dev.endpoint, srv->name);
+    if (rc == 0 && srv->type == DB_SRV_MANAGEMENT) {
+        int pr = bs_provision_start(bs->cfg.http, bs->cfg.events, srv, c->dev.id, c->dev.endpoint, a.identity,
+                                    a.identity_len, a.secret, a.secret_len, provision_done, bs);
+        if (pr > 0)
+            c->prov_pending++;
+        else if (pr < 0)
+            LOGW("bootstrap", "ep=%s event=provisioning-not-started server=\"%s\"", c->dev.endpoint, srv->name);
+    }
     if (rc == 0 && sec_iid >= 0 && sec_iid < 65535) {
         *is_bs = srv->type == DB_SRV_BOOTSTRAP;
         rc = bs_plan_account(&a, (uint16_t)sec_iid, srv_iid, out);

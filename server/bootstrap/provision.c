@@ -30,6 +30,8 @@ typedef struct prov {
     uint64_t http_id;
     http_client_t *http;
     struct events *events;
+    bs_provision_cb cb;
+    void *cb_ud;
     pstep_t step;
     int64_t device_id;
     char *endpoint, *api, *user, *pass, *token, *creds_json, *server_name;
@@ -71,7 +73,12 @@ static void finish(prov_t *p, bool ok, const char *why)
         events_publish(p->events, "provisioning", p->device_id, p->endpoint, "/",
                        json_pack("{s:s,s:s,s:b,s:s}", "server", p->server_name, "apiUri", p->api, "ok", ok, "detail",
                                  ok ? "device and credentials created on the target" : why));
+    bs_provision_cb cb = p->cb;
+    void *ud = p->cb_ud;
+    int64_t dev = p->device_id;
     prov_free(p);
+    if (cb)
+        cb(ud, dev, ok);
 }
 
 static void on_http(void *ud, int status, const uint8_t *body, size_t len, const char *error);
@@ -211,7 +218,8 @@ static char *curl_escape_ep(const char *s)
 }
 
 int bs_provision_start(http_client_t *http, struct events *events, const db_server_t *srv, int64_t device_id,
-                       const char *endpoint, const uint8_t *identity, size_t idlen, const uint8_t *key, size_t keylen)
+                       const char *endpoint, const uint8_t *identity, size_t idlen, const uint8_t *key, size_t keylen,
+                       bs_provision_cb cb, void *ud)
 {
     if (!srv->configure_device_on_target || !srv->provision_credentials || !srv->prov_api_uri || !http)
         return 0;
@@ -262,7 +270,9 @@ int bs_provision_start(http_client_t *http, struct events *events, const db_serv
         finish(p, false, "could not start the HTTP call");
         return -1;
     }
-    return 0;
+    p->cb = cb; /* from here on the outcome is reported */
+    p->cb_ud = ud;
+    return 1;
 }
 
 void bs_provision_cancel_all(http_client_t *http)
