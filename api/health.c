@@ -75,7 +75,7 @@ enum MHD_Result api_metrics_get(api_req_t *r)
         sqlite3 *h = db_handle(db);
         n += (size_t)snprintf(
             out + n, cap - n,
-            "# HELP lwdm_devices Devices by state (registration states come with the management interface).\n"
+            "# HELP lwdm_devices Devices in the database by state (see lwdm_devices_registered / _online).\n"
             "# TYPE lwdm_devices gauge\n"
             "lwdm_devices{state=\"known\"} %lld\n"
             "lwdm_devices{state=\"auto_created\"} %lld\n"

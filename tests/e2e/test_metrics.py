@@ -84,3 +84,27 @@ def test_metrics_follow_the_server(procs, tmp_path):
     assert m1.get('lwdm_http_request_duration_seconds_count{route="/api/v1/devices"}', 0) >= 1
     assert m1.get('lwdm_http_request_duration_seconds_bucket{route="/api/v1/devices",le="+Inf"}', 0) >= 1
     assert s.stop() == 0
+
+
+def test_registered_and_online_gauges(procs, tmp_path):
+    """lwdm_devices_registered / lwdm_devices_online follow Register and De-register
+    (set by the network loop once a second)."""
+    from lwdm_e2e import FakeDevice, wait_until
+    require_binaries()
+    s = Lwdm(procs, tmp_path, args=["--accept-unknown", "on"], log_level="info").start()
+    m0 = scrape(s)
+    assert m0["lwdm_devices_registered"] == 0 and m0["lwdm_devices_online"] == 0
+    devs = [FakeDevice(s.ports["coap"], "gauge-%d" % i) for i in range(3)]
+    try:
+        for d in devs:
+            assert d.register(lt=60).code_str == "2.01"
+        wait_until(lambda: scrape(s)["lwdm_devices_registered"] == 3, 5, what="3 registered")
+        assert scrape(s)["lwdm_devices_online"] == 3
+        assert scrape(s)['lwdm_registrations_total{event="register"}'] >= 3
+        assert devs[0].deregister().code_str == "2.02"
+        wait_until(lambda: scrape(s)["lwdm_devices_registered"] == 2, 5, what="2 registered")
+        assert scrape(s)['lwdm_registrations_total{event="deregister"}'] == 1
+    finally:
+        for d in devs:
+            d.close()
+    assert s.stop() == 0
