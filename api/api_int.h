@@ -101,6 +101,9 @@ enum MHD_Result api_in_tx(api_req_t *r, db_t *db, api_tx_fn fn, json_t *body);
 enum MHD_Result api_with_body_tx(api_req_t *r, api_tx_fn fn);
 /* true if an object of `obj_domain` is visible to the caller. */
 bool api_domain_visible(const api_req_t *r, const char *obj_domain);
+/* true if device r->id exists in the caller's domains; otherwise answers
+ * (404, or the db error) into *ret and returns false. (devices.c) */
+bool api_device_visible(api_req_t *r, db_t *db, enum MHD_Result *ret);
 
 /* ----------------------------------------------------------- problem.c */
 /* Validation errors gathered before answering. Each error carries a status:

@@ -21,22 +21,6 @@
 #define OP_DEFAULT_TIMEOUT_S 10
 #define OP_MAX_TIMEOUT_S 300
 
-static bool device_visible(api_req_t *r, db_t *db, enum MHD_Result *ret)
-{
-    db_device_t d;
-    int rc = db_device_get(db, r->id, &d);
-    if (rc == SQLITE_OK) {
-        if (!api_domain_visible(r, d.domain))
-            rc = SQLITE_NOTFOUND;
-        db_device_free(&d);
-    }
-    if (rc != SQLITE_OK) {
-        *ret = api_problem_db(r, rc, "device");
-        return false;
-    }
-    return true;
-}
-
 json_t *api_registration_json(db_t *db, int64_t device_id)
 {
     db_registration_t g;
@@ -81,7 +65,7 @@ enum MHD_Result api_device_registration_get(api_req_t *r)
     if (!db)
         return api_problem(r, 503, "database unavailable", NULL);
     enum MHD_Result ret;
-    if (!device_visible(r, db, &ret))
+    if (!api_device_visible(r, db, &ret))
         return ret;
     json_t *o = api_registration_json(db, r->id);
     if (!o)
@@ -95,7 +79,7 @@ enum MHD_Result api_device_observations_get(api_req_t *r)
     if (!db)
         return api_problem(r, 503, "database unavailable", NULL);
     enum MHD_Result ret;
-    if (!device_visible(r, db, &ret))
+    if (!api_device_visible(r, db, &ret))
         return ret;
     db_observation_t *list = NULL;
     size_t n = 0;
@@ -115,33 +99,6 @@ enum MHD_Result api_device_observations_get(api_req_t *r)
     return api_send_page(r, items, (int64_t)n, (int)n, 0);
 }
 
-static enum MHD_Result send_json_text(api_req_t *r, db_t *db, int rc, char *text, const char *what)
-{
-    (void)db;
-    if (rc != SQLITE_OK)
-        return api_problem_db(r, rc, what);
-    json_t *items = json_loads(text, 0, NULL);
-    free(text);
-    if (!json_is_array(items)) {
-        json_decref(items);
-        return api_problem(r, 500, "stored values are unreadable", NULL);
-    }
-    /* stored times are unix ms: render them like every other time */
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-    {
-        const char *k[] = {"updatedAt", "at"};
-        for (size_t j = 0; j < 2; j++) {
-            json_t *t = json_object_get(it, k[j]);
-            if (json_is_integer(t))
-                json_object_set_new(it, k[j], api_json_time(json_integer_value(t), true));
-        }
-    }
-    size_t n = json_array_size(items);
-    return api_send_page(r, items, (int64_t)n, (int)n, 0);
-}
-
 static const char *path_query(api_req_t *r, char *buf, size_t cap, bool *bad)
 {
     const char *p = api_query(r, "path");
@@ -156,31 +113,15 @@ static const char *path_query(api_req_t *r, char *buf, size_t cap, bool *bad)
     return lp.len ? buf : NULL;
 }
 
-enum MHD_Result api_device_values_get(api_req_t *r)
+/* Stored observation data as a page: the latest values (history false) or
+ * the notification history (?limit, newest first), of ?path and below. */
+static enum MHD_Result stored_page(api_req_t *r, bool history)
 {
     db_t *db = api_req_db(r);
     if (!db)
         return api_problem(r, 503, "database unavailable", NULL);
     enum MHD_Result ret;
-    if (!device_visible(r, db, &ret))
-        return ret;
-    char pb[48];
-    bool bad;
-    const char *p = path_query(r, pb, sizeof pb, &bad);
-    if (bad)
-        return api_problem_field(r, 400, "path", "not an LwM2M path such as /3/0");
-    char *text = NULL;
-    int rc = db_values_get(db, r->id, p, &text);
-    return send_json_text(r, db, rc, text, "values");
-}
-
-enum MHD_Result api_device_notifications_get(api_req_t *r)
-{
-    db_t *db = api_req_db(r);
-    if (!db)
-        return api_problem(r, 503, "database unavailable", NULL);
-    enum MHD_Result ret;
-    if (!device_visible(r, db, &ret))
+    if (!api_device_visible(r, db, &ret))
         return ret;
     char pb[48];
     bool bad;
@@ -188,7 +129,7 @@ enum MHD_Result api_device_notifications_get(api_req_t *r)
     if (bad)
         return api_problem_field(r, 400, "path", "not an LwM2M path such as /3/0");
     int limit = 100;
-    const char *l = api_query(r, "limit");
+    const char *l = history ? api_query(r, "limit") : NULL;
     if (l) {
         char *end;
         long v = strtol(l, &end, 10);
@@ -197,9 +138,32 @@ enum MHD_Result api_device_notifications_get(api_req_t *r)
         limit = (int)v;
     }
     char *text = NULL;
-    int rc = db_notifications_get(db, r->id, p, limit, &text);
-    return send_json_text(r, db, rc, text, "notifications");
+    int rc = history ? db_notifications_get(db, r->id, p, limit, &text) : db_values_get(db, r->id, p, &text);
+    if (rc != SQLITE_OK)
+        return api_problem_db(r, rc, history ? "notifications" : "values");
+    json_t *items = json_loads(text, 0, NULL);
+    free(text);
+    if (!json_is_array(items)) {
+        json_decref(items);
+        return api_problem(r, 500, "stored values are unreadable", NULL);
+    }
+    /* stored times are unix ms: render them like every other time */
+    const char *tkey = history ? "at" : "updatedAt";
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        json_t *t = json_object_get(it, tkey);
+        if (json_is_integer(t))
+            json_object_set_new(it, tkey, api_json_time(json_integer_value(t), true));
+    }
+    size_t n = json_array_size(items);
+    return api_send_page(r, items, (int64_t)n, (int)n, 0);
 }
+
+enum MHD_Result api_device_values_get(api_req_t *r) { return stored_page(r, false); }
+
+enum MHD_Result api_device_notifications_get(api_req_t *r) { return stored_page(r, true); }
 
 /* ------------------------------------------------------------ operations */
 typedef struct {
@@ -327,7 +291,7 @@ enum MHD_Result api_device_op(api_req_t *r)
     if (!db)
         return api_problem(r, 503, "database unavailable", NULL);
     enum MHD_Result ret;
-    if (!device_visible(r, db, &ret))
+    if (!api_device_visible(r, db, &ret))
         return ret;
     if (!r->api->devops.submit)
         return api_problem(r, 503, "device operations are not available in this process", NULL);

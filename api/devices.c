@@ -259,6 +259,15 @@ static bool load_visible(api_req_t *r, db_t *db, db_device_t *d, enum MHD_Result
     return true;
 }
 
+bool api_device_visible(api_req_t *r, db_t *db, enum MHD_Result *ret)
+{
+    db_device_t d;
+    if (!load_visible(r, db, &d, ret))
+        return false;
+    db_device_free(&d);
+    return true;
+}
+
 enum MHD_Result api_devices_get(api_req_t *r)
 {
     db_t *db = api_req_db(r);

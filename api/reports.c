@@ -111,20 +111,6 @@ enum MHD_Result api_task_reports_list(api_req_t *r)
     return api_send_json(r, 200, out, NULL);
 }
 
-static bool device_visible(api_req_t *r, db_t *db, enum MHD_Result *ret)
-{
-    db_device_t d;
-    int rc = db_device_get(db, r->id, &d);
-    if (rc == SQLITE_OK && !api_domain_visible(r, d.domain))
-        rc = SQLITE_NOTFOUND;
-    db_device_free(&d);
-    if (rc != SQLITE_OK) {
-        *ret = api_problem_db(r, rc, "device");
-        return false;
-    }
-    return true;
-}
-
 enum MHD_Result api_device_reports_list(api_req_t *r)
 {
     enum MHD_Result ret;
@@ -134,7 +120,7 @@ enum MHD_Result api_device_reports_list(api_req_t *r)
     db_t *db = api_req_db(r);
     if (!db)
         return api_problem(r, 503, "database unavailable", NULL);
-    if (!device_visible(r, db, &ret))
+    if (!api_device_visible(r, db, &ret))
         return ret;
     db_report_t *list = NULL;
     size_t n = 0;
@@ -155,7 +141,7 @@ enum MHD_Result api_device_report_get(api_req_t *r)
     if (!db)
         return api_problem(r, 503, "database unavailable", NULL);
     enum MHD_Result ret;
-    if (!device_visible(r, db, &ret))
+    if (!api_device_visible(r, db, &ret))
         return ret;
     db_report_t p;
     int rc = db_report_get(db, r->id2, &p);

@@ -13,7 +13,9 @@ bool cu_is_local_port(coap_session_t *cs, uint16_t port)
     return port && a && coap_address_get_port(a) == port;
 }
 
-static coap_opt_t *find_query(const coap_pdu_t *req, const char *key, size_t *vlen, const uint8_t **val)
+/* The first Uri-Query option `key=value` (or, unless need_value, a bare `key`). */
+static coap_opt_t *find_query(const coap_pdu_t *req, const char *key, bool need_value, size_t *vlen,
+                              const uint8_t **val)
 {
     size_t klen = strlen(key);
     coap_opt_filter_t f;
@@ -25,7 +27,7 @@ static coap_opt_t *find_query(const coap_pdu_t *req, const char *key, size_t *vl
     while ((o = coap_option_next(&it))) {
         const uint8_t *v = coap_opt_value(o);
         size_t n = coap_opt_length(o);
-        if (n < klen || memcmp(v, key, klen) != 0 || (n > klen && v[klen] != '='))
+        if (n < klen || memcmp(v, key, klen) != 0 || (n > klen && v[klen] != '=') || (need_value && n == klen))
             continue;
         *val = n > klen ? v + klen + 1 : v + n;
         *vlen = n > klen ? n - klen - 1 : 0;
@@ -36,41 +38,26 @@ static coap_opt_t *find_query(const coap_pdu_t *req, const char *key, size_t *vl
 
 void cu_query_get(const coap_pdu_t *req, const char *key, char *out, size_t cap, bool *found, bool *bad)
 {
-    *found = false;
-    *bad = false;
-    out[0] = 0;
     size_t n = 0;
     const uint8_t *v = NULL;
-    size_t klen = strlen(key);
-    coap_opt_filter_t f;
-    coap_option_filter_clear(&f);
-    coap_option_filter_set(&f, COAP_OPTION_URI_QUERY);
-    coap_opt_iterator_t it;
-    coap_option_iterator_init(req, &it, &f);
-    coap_opt_t *o;
-    while ((o = coap_option_next(&it))) {
-        v = coap_opt_value(o);
-        n = coap_opt_length(o);
-        if (n < klen + 1 || memcmp(v, key, klen) != 0 || v[klen] != '=')
-            continue;
-        v += klen + 1;
-        n -= klen + 1;
-        *found = true;
-        if (n >= cap || memchr(v, 0, n)) {
-            *bad = true;
-            return;
-        }
-        memcpy(out, v, n);
-        out[n] = 0;
+    *bad = false;
+    out[0] = 0;
+    *found = find_query(req, key, true, &n, &v) != NULL;
+    if (!*found)
+        return;
+    if (n >= cap || memchr(v, 0, n)) {
+        *bad = true;
         return;
     }
+    memcpy(out, v, n);
+    out[n] = 0;
 }
 
 bool cu_query_has(const coap_pdu_t *req, const char *key)
 {
     size_t n;
     const uint8_t *v;
-    return find_query(req, key, &n, &v) != NULL;
+    return find_query(req, key, false, &n, &v) != NULL;
 }
 
 bool cu_valid_endpoint(const char *ep, size_t max)

@@ -51,7 +51,9 @@ BASELINE_RE = re.compile(
 
 # -------------------------------------------------------------------- phases
 
-def create_psk_devices(lwdm, count, prefix, key_hex, deadline):
+def create_psk_devices(lwdm, count, prefix, key_hex, deadline, credentials="bootstrapCredentials"):
+    """Creates count devices through the REST API with one shared PSK (identity =
+    endpoint) as their `credentials` (bootstrapCredentials or managementCredentials)."""
     s = requests.Session()
     r = lwdm.api("POST", "/auth/token", body={"username": "admin", "password": lwdm.password}, session=s)
     if r.status_code != 200:
@@ -63,7 +65,7 @@ def create_psk_devices(lwdm, count, prefix, key_hex, deadline):
             deadline.check("creating the PSK devices")
         ep = f"{prefix}{i:06d}"
         body = {"endpoint": ep,
-                "bootstrapCredentials": {"securityMode": "psk", "pskIdentity": ep, "psk": key_hex}}
+                credentials: {"securityMode": "psk", "pskIdentity": ep, "psk": key_hex}}
         r = lwdm.api("POST", "/devices", token=token, body=body, session=s)
         if r.status_code not in (200, 201):
             raise BenchError(f"POST /devices for {ep} answered {r.status_code}: {r.text[:300]}")

@@ -60,7 +60,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import (HOST, BenchError, Children, CpuReading, Deadline, Interrupted, Lwdm,  # noqa: E402
                     cpu_delta_us, fmt, lwdm_version, print_table, proc_status_kb, requests, tail,
                     udp_errors, wait_idle)
-from bootstrap.bench import run_baseline  # noqa: E402  (bench/bootstrap/bench.py)
+from bootstrap.bench import create_psk_devices, run_baseline  # noqa: E402  (bench/bootstrap/bench.py)
 
 REG_LINE_RE = re.compile(r"^ep=(\S+) state=(registered|failed)(?:.*? ms=([\d.]+))?")
 METRIC_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+([0-9.eE+-]+)\s*$", re.M)
@@ -329,23 +329,6 @@ def rest_reads(name, lwdm, count, deadline):
             "server_cpu_ms": cpu_us / 1000.0, "updates_meanwhile": int(m_updates(m1) - m_updates(m0))}
 
 
-def create_psk_devices(lwdm, count, prefix, key_hex, deadline):
-    s = requests.Session()
-    token = login(lwdm, s)
-    t0 = time.monotonic()
-    for i in range(1, count + 1):
-        if i % 50 == 0:
-            deadline.check("creating the PSK devices")
-        ep = f"{prefix}{i:06d}"
-        body = {"endpoint": ep,
-                "managementCredentials": {"securityMode": "psk", "pskIdentity": ep, "psk": key_hex}}
-        r = lwdm.api("POST", "/devices", token=token, body=body, session=s)
-        if r.status_code not in (200, 201):
-            raise BenchError(f"POST /devices for {ep} answered {r.status_code}: {r.text[:300]}")
-    s.close()
-    return time.monotonic() - t0
-
-
 # -------------------------------------------------------------------- report
 
 def report(regs, ups, reads, baseline, overall, meta):
@@ -543,7 +526,7 @@ def main():
         if args.psk:
             key = args.psk_key or secrets.token_hex(16)
             print(f"PSK: creating {args.psk} devices through the REST API ...", flush=True)
-            took = create_psk_devices(lwdm, args.psk, "bench-psk-", key, deadline)
+            took = create_psk_devices(lwdm, args.psk, "bench-psk-", key, deadline, "managementCredentials")
             print(f"  created in {took:.1f} s; registering over DTLS-PSK ...", flush=True)
             r = add(regs, register_step(f"PSK register +{args.psk}", lwdm, fleet, f"coaps://{HOST}:{lwdm.coaps}",
                                         "bench-psk-", 1, args.psk, live, deadline, prev_upd, psk_key=key))

@@ -15,6 +15,7 @@
  * (idempotent), so a failure heals on the next bootstrap. */
 #include "server/bootstrap/provision.h"
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +83,6 @@ static void finish(prov_t *p, bool ok, const char *why)
 }
 
 static void on_http(void *ud, int status, const uint8_t *body, size_t len, const char *error);
-static char *curl_escape_ep(const char *s);
 
 static int send_step(prov_t *p, const char *method, const char *path, const char *bodytext)
 {
@@ -144,9 +144,9 @@ static void on_http(void *ud, int status, const uint8_t *body, size_t len, const
         }
         {
             char path[400];
-            char *esc = curl_escape_ep(p->endpoint);
+            char *esc = curl_easy_escape(NULL, p->endpoint, 0); /* the handle is unused since 7.82 */
             snprintf(path, sizeof path, "/devices?q=%s&limit=100", esc ? esc : p->endpoint);
-            free(esc);
+            curl_free(esc);
             p->step = P_FIND;
             rc = send_step(p, "GET", path, NULL);
             snprintf(why, sizeof why, "could not send the lookup request");
@@ -196,25 +196,6 @@ static void on_http(void *ud, int status, const uint8_t *body, size_t len, const
     json_decref(doc);
     if (rc != 0)
         finish(p, false, why);
-}
-
-/* percent-encodes an endpoint name for a query string */
-static char *curl_escape_ep(const char *s)
-{
-    size_t n = strlen(s);
-    char *out = malloc(n * 3 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-_.~", c))
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, 4, "%%%02X", c);
-    }
-    out[o] = 0;
-    return out;
 }
 
 int bs_provision_start(http_client_t *http, struct events *events, const db_server_t *srv, int64_t device_id,

@@ -418,3 +418,14 @@ int lwm2m__records_check_unique(const lwm2m_records_t *rs, size_t from)
     free(ps);
     return rc;
 }
+
+int lwm2m_hex_digit(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}

@@ -70,6 +70,9 @@ bool lwm2m_path_starts_with(const lwm2m_path_t *p, const lwm2m_path_t *prefix);
 /* strcmp-like ordering: by ids, shorter (parent) first */
 int lwm2m_path_compare(const lwm2m_path_t *a, const lwm2m_path_t *b);
 
+/* Value of one hex digit (0-9, a-f, A-F), or -1. */
+int lwm2m_hex_digit(int ch);
+
 /* -------------------------------------------------------------- values */
 typedef enum {
     LWM2M_T_NONE = 0, /* executable / no value */

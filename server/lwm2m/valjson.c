@@ -290,17 +290,6 @@ static bool float_range(const char *s, double *lo, double *hi)
            lwm2m__parse_double(dots + 2, strlen(dots + 2), hi) == LWM2M_OK && *lo <= *hi;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Converts one JSON value to a record of type t at p and appends it. */
 static int put_value(rd_t *c, const lwm2m_path_t *p, lwm2m_type_t t, const lwm2m_resdef_t *def, const json_t *v,
                      const char *field, int src)
@@ -354,7 +343,7 @@ static int put_value(rd_t *c, const lwm2m_path_t *p, lwm2m_type_t t, const lwm2m
         if (!owned)
             return oom(c);
         for (size_t i = 0; i < n / 2; i++) {
-            int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
+            int hi = lwm2m_hex_digit(h[2 * i]), lo = lwm2m_hex_digit(h[2 * i + 1]);
             if (hi < 0 || lo < 0) {
                 free(owned);
                 return bad(c, field, "opaque must be a string of hex digits");

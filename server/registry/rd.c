@@ -35,9 +35,7 @@
 #include "server/timers.h"
 
 #define RD_MAX_EP 128
-#define RD_MAX_QUEUE 16
 #define RD_MAX_LIFETIME (10LL * 365 * 86400)
-#define RD_HISTORY_KEEP 100
 
 /* ------------------------------------------------------------ int64 map */
 static uint64_t mix(int64_t k)
@@ -272,7 +270,7 @@ static int64_t new_location(rd_t *rd)
 {
     for (;;) {
         int64_t l = (int64_t)(randombytes_uniform(0x7fffffff) + 1);
-        if (!rd_map_get(&rd->by_loc, l) && !rd_map_get(&rd->pending_loc, l))
+        if (!rd_map_get(&rd->by_loc, l))
             return l;
     }
 }
@@ -444,7 +442,9 @@ int rd_preferred_format(const rd_reg_t *r)
     return r->version >= LWM2M_V1_1 ? LWM2M_CF_SENML_CBOR : LWM2M_CF_TLV;
 }
 
-static void reg_to_db(const rd_reg_t *r, db_registration_t *d)
+/* The row of a registration; its strings are borrowed from r, and the
+ * content formats are written into cfs (cap bytes). */
+static void reg_to_db(const rd_reg_t *r, db_registration_t *d, char *cfs, size_t cap)
 {
     memset(d, 0, sizeof *d);
     d->device_id = r->device_id;
@@ -456,12 +456,11 @@ static void reg_to_db(const rd_reg_t *r, db_registration_t *d)
     d->queue_mode = r->queue_mode;
     d->sms = r->sms;
     d->object_links = r->links ? r->links : (char *)"";
-    static __thread char cfs[96];
     size_t o = 0;
     cfs[o++] = '[';
-    for (size_t i = 0; i < r->ncf && o < sizeof cfs - 8; i++)
-        o += (size_t)snprintf(cfs + o, sizeof cfs - o, "%s%d", i ? "," : "", r->cfs[i]);
-    snprintf(cfs + o, sizeof cfs - o, "]");
+    for (size_t i = 0; i < r->ncf && o + 8 < cap; i++)
+        o += (size_t)snprintf(cfs + o, cap - o, "%s%d", i ? "," : "", r->cfs[i]);
+    snprintf(cfs + o, cap - o, "]");
     d->content_formats = cfs;
     d->transport = (char *)"udp";
     d->secure = r->secure;
@@ -953,7 +952,6 @@ int rd_submit(void *vrd, devop_t *op)
         pthread_mutex_unlock(&rd->inbox_lock);
         return -1;
     }
-    op->user = op->user; /* owned by the API */
     devop_t **grow = rd->inbox;
     if (rd->ninbox == rd->inbox_cap) {
         size_t nc = rd->inbox_cap ? rd->inbox_cap * 2 : 16;
@@ -1048,7 +1046,8 @@ void rd_after_io(rd_t *rd)
         rd_tx(rd);
         for (rd_reg_t *r = rd->dirty; r; r = r->dirty_next) {
             db_registration_t d;
-            reg_to_db(r, &d);
+            char cfs[96];
+            reg_to_db(r, &d, cfs, sizeof cfs);
             if (db_registration_put(rd->cfg.db, &d) != 0)
                 LOGE("registry", "ep=%s event=store-failed", r->endpoint);
             db_device_set_seen(rd->cfg.db, r->device_id, r->last_update_at == r->registered_at ? r->registered_at : 0,
@@ -1057,7 +1056,6 @@ void rd_after_io(rd_t *rd)
         }
         rd->dirty = NULL;
     }
-    rd_requests_after_io(rd);
     tx_commit(rd);
 }
 
@@ -1172,7 +1170,7 @@ void rd_cancel_ops(rd_t *rd)
     for (size_t i = 0; i < rd->by_dev.cap; i++) {
         rd_reg_t *r = rd->by_dev.slots[i].val;
         if (r)
-            rd_requests_fail_api(rd, r, "server stopping");
+            rd_requests_fail_all(rd, r, "server stopping");
     }
 }
 
@@ -1201,7 +1199,6 @@ void rd_free(rd_t **rdp)
     free(rd->deleted);
     pthread_mutex_destroy(&rd->deleted_lock);
     rd_tasks_cache_free(rd);
-    free(rd->pending_loc.slots);
     pthread_mutex_destroy(&rd->inbox_lock);
     free(rd);
     *rdp = NULL;

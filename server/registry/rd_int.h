@@ -118,7 +118,7 @@ struct rd_reg {
 
 struct rd {
     rd_config_t cfg;
-    rd_map_t by_dev, by_loc, pending_loc;
+    rd_map_t by_dev, by_loc;
     rd_map_t handshakes;      /* DTLS sessions referenced until their first request */
     rd_reg_t *dirty;
     rd_reg_t *starts;
@@ -156,9 +156,7 @@ int rd_request(rd_t *rd, rd_reg_t *r, const rd_req_spec_t *spec, rd_result_fn fn
 void rd_requests_flush(rd_t *rd, rd_reg_t *r);
 bool rd_requests_on_response(rd_t *rd, rd_reg_t *r, const coap_pdu_t *recv);
 void rd_requests_on_nack(rd_t *rd, rd_reg_t *r, coap_mid_t mid, const char *why);
-void rd_requests_after_io(rd_t *rd);
 void rd_requests_fail_all(rd_t *rd, rd_reg_t *r, const char *why);
-void rd_requests_fail_api(rd_t *rd, rd_reg_t *r, const char *why);
 void rd_obs_free_all(rd_reg_t *r);
 void rd_obs_restore(rd_t *rd, rd_reg_t *r);
 /* The answer to an Observe: keeps the observation (token, stored row). */

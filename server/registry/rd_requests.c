@@ -284,11 +284,6 @@ void rd_requests_on_nack(rd_t *rd, rd_reg_t *r, coap_mid_t mid, const char *why)
     send_next(rd, r);
 }
 
-void rd_requests_after_io(rd_t *rd)
-{
-    (void)rd;
-}
-
 void rd_requests_fail_all(rd_t *rd, rd_reg_t *r, const char *why)
 {
     rd_rq_t *q = r->inflight;
@@ -305,7 +300,6 @@ void rd_requests_fail_all(rd_t *rd, rd_reg_t *r, const char *why)
     }
 }
 
-void rd_requests_fail_api(rd_t *rd, rd_reg_t *r, const char *why) { rd_requests_fail_all(rd, r, why); }
 
 /* ------------------------------------------------------- REST operations */
 void rd_devop_fail(devop_t *op, int http_status, const char *title, const char *detail)

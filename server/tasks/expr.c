@@ -30,6 +30,8 @@
  */
 #include "server/tasks/expr.h"
 
+#include "server/lwm2m/lwm2m.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -1386,17 +1388,6 @@ static int do_call(const node_t *n, ectx_t *c, expr_value_t *out)
     return 0;
 }
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 static const char k_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static int b64val(int ch)
@@ -1570,7 +1561,8 @@ static int apply_method(int m, size_t pos, ectx_t *c, expr_value_t *v)
         if (!o)
             break;
         for (size_t k = 0; k < on; k++) {
-            int hi = hexval((unsigned char)s[2 * k]), lo = hexval((unsigned char)s[2 * k + 1]);
+            int hi = lwm2m_hex_digit((unsigned char)s[2 * k]);
+            int lo = lwm2m_hex_digit((unsigned char)s[2 * k + 1]);
             if (hi < 0 || lo < 0) {
                 char q[200];
                 size_t bad = hi < 0 ? 2 * k : 2 * k + 1;

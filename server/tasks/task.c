@@ -269,7 +269,6 @@ const task_attr_t *task_step_attr(const task_step_t *s, const char *name)
 static bool is_digit(int c) { return c >= '0' && c <= '9'; }
 static bool is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static bool is_xml_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-static int lower(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
 
 /* Shows user text in a message: at most 40 bytes, printable ASCII as is,
  * other bytes as \xNN, "..." when cut. */
@@ -407,14 +406,6 @@ static bool parse_number(const char *s, size_t n, double *out)
     return true;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* A name `${#name}` reads back: segments of letters, digits and '_' joined by
  * dots, the first starting with a letter or '_' (docs/expressions.md). */
 static bool is_var_name(const char *s)
@@ -505,13 +496,14 @@ int task_value_parse(lwm2m_type_t type, const char *s, size_t len, lwm2m_record_
         if (len % 2)
             return why_fail(why, whylen, "'%s' is not hex: odd number of digits (%zu)", shown, len);
         for (size_t i = 0; i < len; i++)
-            if (hexval((unsigned char)s[i]) < 0)
+            if (lwm2m_hex_digit((unsigned char)s[i]) < 0)
                 return why_fail(why, whylen, "'%s' is not hex: bad digit at %zu", shown, i);
         if (rec) {
             if (!(r.bytes = malloc(len / 2 + 1)))
                 return why_fail(why, whylen, "out of memory");
             for (size_t i = 0; i < len / 2; i++)
-                r.bytes[i] = (uint8_t)(hexval((unsigned char)s[2 * i]) << 4 | hexval((unsigned char)s[2 * i + 1]));
+                r.bytes[i] = (uint8_t)(lwm2m_hex_digit((unsigned char)s[2 * i]) << 4 |
+                                       lwm2m_hex_digit((unsigned char)s[2 * i + 1]));
             r.bytes[len / 2] = '\0';
             r.nbytes = len / 2;
         }
