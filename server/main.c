@@ -1,4 +1,5 @@
 /* lwdm: command-line entry point. */
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -126,7 +127,7 @@ static void banner(const lwdm_config_t *cfg, lwdm_server_t *s)
         printf("  bootstrap (CoAP)    : coap://%s:%u\n", cfg->public_host, lwdm_server_bs_coap_port(s));
     if (lwdm_server_bs_coaps_port(s))
         printf("  bootstrap (DTLS-PSK): coaps://%s:%u\n", cfg->public_host, lwdm_server_bs_coaps_port(s));
-    printf("  management          : coap://%s:%u, coaps://%s:%u (registration interface: not served yet)\n",
+    printf("  management          : coap://%s:%u, coaps://%s:%u\n",
            cfg->public_host, lwdm_server_coap_port(s), cfg->public_host, lwdm_server_coaps_port(s));
     printf("  database            : %s\n", cfg->db_path);
     if (lwdm_server_bs_coap_port(s))
@@ -145,6 +146,13 @@ static int cmd_serve(int argc, char **argv)
     lwdm_config_t cfg;
     if (parse_common(&cfg, argc, argv) != 0)
         return 2;
+    /* glibc returns the top of the heap to the kernel as soon as 128 KB are
+     * free there, and SQLite's page cache, libcoap's PDUs and the JSON of a
+     * loop pass free and re-grow that much every pass: each pass then paid
+     * brk() twice and a page fault per re-touched page (a third of the CPU of
+     * a bootstrap in perf, docs/bench.md). Keep up to 64 MB of free heap. */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_TOP_PAD, 4 << 20);
     char err[512];
     lwdm_server_t *s = NULL;
     if (lwdm_server_open(&cfg, &s, err, sizeof err) != 0) {

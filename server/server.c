@@ -5,7 +5,8 @@
  * db_t per worker. Other threads reach the loop only through the eventfd.
  *
  * One loop pass: epoll_wait (libcoap's epoll fd, the eventfd, a 100 ms
- * timerfd) -> coap_io_process(NO_WAIT) -> due timers -> bs_server_after_io
+ * timerfd) -> coap_drain (libcoap's events, several datagrams per call)
+ * -> due timers -> bs_server_after_io
  * (start accepted sessions, write results in one transaction, free finished
  * sessions). The timerfd tick also calls coap_io_process, because libcoap
  * 4.3.1 can switch its retransmission timer off (LIBCOAP.md "Bug"). */
@@ -14,6 +15,7 @@
 #include "server/server.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -60,6 +63,11 @@ struct lwdm_server {
     uint16_t http_port, coap_port, coaps_port, bs_coap_port, bs_coaps_port;
     char gen_pw[64];
     events_t *events;             /* live events bus (API streams, bootstrap and registry publish) */
+    struct {
+        int fd;                   /* a UDP socket of one of our CoAP endpoints */
+        int burst;                /* reads per coap_io_do_epoll() call (adaptive, 1..64) */
+    } eps[4];
+    int neps;
 };
 
 static int64_t mono_ms(void)
@@ -93,8 +101,14 @@ static lwdm_server_t *coap_context_get_app_data(coap_context_t *ctx)
     return NULL;
 }
 
+/* Set while coap_drain() asks libcoap for more reads than there may be
+ * datagrams: the reads that find the socket empty log "read failed". */
+static _Thread_local bool g_draining;
+
 static void coap_log_handler(coap_log_t level, const char *message)
 {
+    if (g_draining && (strstr(message, "read failed") || strstr(message, "temporarily unavailable")))
+        return;
     char buf[512];
     snprintf(buf, sizeof buf, "%s", message);
     size_t n = strlen(buf);
@@ -243,6 +257,99 @@ static int add_endpoint(lwdm_server_t *s, uint16_t port, coap_proto_t proto, cha
     return 0;
 }
 
+/* The UDP sockets libcoap opened for our endpoints, found by their local
+ * port (libcoap 4.3.1 does not expose them); coap_drain() needs them. */
+static void find_endpoint_fds(lwdm_server_t *s)
+{
+    uint16_t ports[4] = {s->coap_port, s->coaps_port, s->bs_coap_port, s->bs_coaps_port};
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) && s->neps < 4) {
+        int fd = atoi(e->d_name);
+        int type = 0;
+        socklen_t tl = sizeof type;
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof sa;
+        if (fd <= 2 || fd == dirfd(d) || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM ||
+            getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
+            continue;
+        uint16_t port = sa.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&sa)->sin_port)
+                        : sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port)
+                                                   : 0;
+        for (int i = 0; i < 4; i++)
+            if (port && ports[i] == port) {
+                s->eps[s->neps].fd = fd;
+                s->eps[s->neps].burst = 4;
+                s->neps++;
+                break;
+            }
+    }
+    closedir(d);
+}
+
+/* Hands libcoap what its epoll fd reports, reading up to `burst` datagrams
+ * per readable endpoint in one coap_io_do_epoll() call.
+ *
+ * Why: coap_io_process() reads one datagram per endpoint and walks every
+ * live session twice (before and after the read), re-arming libcoap's
+ * timerfd each time: per datagram, that walk and two timerfd_settime() calls
+ * were most of the server's CoAP cost (LIBCOAP.md "Cost and scale",
+ * docs/bench.md). coap_io_do_epoll() ends with one walk, so a burst of
+ * datagrams pays it once. libcoap reads once per event it is given, so an
+ * endpoint's event is repeated; a read that finds the socket empty returns
+ * EAGAIN and is dropped (its log line too). The burst doubles while the
+ * socket still holds data afterwards and halves when it is empty.
+ *
+ * An event's data.ptr is libcoap's coap_socket_t, whose first member is the
+ * fd (include/coap3/coap_io_internal.h, 4.3.1); only an fd found among our
+ * endpoints' sockets by find_endpoint_fds() is repeated, anything else is
+ * passed on once, as coap_io_process() would. */
+static void coap_drain(lwdm_server_t *s, int cfd)
+{
+    struct epoll_event in[16], batch[80];
+    for (int round = 0; round < 32; round++) {
+        int n = epoll_wait(cfd, in, 16, 0);
+        if (n <= 0)
+            return;
+        size_t k = 0;
+        int used[4] = {0};
+        for (int i = 0; i < n; i++) {
+            int ep = -1;
+            if (in[i].data.ptr) {
+                int fd = *(const int *)in[i].data.ptr;
+                for (int j = 0; j < s->neps; j++)
+                    if (s->eps[j].fd == fd)
+                        ep = j;
+            }
+            int reps = ep >= 0 && (in[i].events & EPOLLIN) ? s->eps[ep].burst : 1;
+            if (ep >= 0)
+                used[ep] = 1;
+            for (int r = 0; r < reps && k < sizeof batch / sizeof batch[0]; r++)
+                batch[k++] = in[i];
+        }
+        g_draining = true;
+        coap_io_do_epoll(s->coap, batch, k);
+        g_draining = false;
+        bool more = false;
+        for (int j = 0; j < s->neps; j++) {
+            if (!used[j])
+                continue;
+            int pending = 0;
+            if (ioctl(s->eps[j].fd, FIONREAD, &pending) == 0 && pending > 0) {
+                more = true;
+                if (s->eps[j].burst < 64)
+                    s->eps[j].burst *= 2;
+            } else if (s->eps[j].burst > 1) {
+                s->eps[j].burst /= 2;
+            }
+        }
+        if (!more)
+            return;
+    }
+}
+
 /* rd_submit's wake-up (any thread) */
 static void wake_loop(void *arg)
 {
@@ -363,6 +470,7 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
         add_endpoint(s, s->bs_coap_port, COAP_PROTO_UDP, err, errlen) ||
         add_endpoint(s, s->bs_coaps_port, COAP_PROTO_DTLS, err, errlen))
         goto fail;
+    find_endpoint_fds(s);
     bs_server_config_t bc = {.coap = s->coap,
                              .db = s->db,
                              .timers = &s->timers,
@@ -456,7 +564,7 @@ int lwdm_server_run(lwdm_server_t *s)
             LOGE("server", "event=epoll-failed err=\"%s\"", strerror(errno));
             return -1;
         }
-        bool io = false;
+        bool io = false, tick = false;
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             if (fd == cfd) {
@@ -465,7 +573,7 @@ int lwdm_server_run(lwdm_server_t *s)
                 uint64_t x;
                 ssize_t r = read(s->tfd, &x, sizeof x);
                 (void)r;
-                io = true;
+                tick = true;
             } else if (fd == s->evfd) {
                 uint64_t x;
                 ssize_t r = read(s->evfd, &x, sizeof x);
@@ -474,16 +582,10 @@ int lwdm_server_run(lwdm_server_t *s)
                 http_client_on_fd(s->http, fd, evs[i].events);
             }
         }
-        if (io) {
-            /* libcoap reads at most one datagram per endpoint per call: drain
-             * while its fd stays readable (bounded), so one pass (and one DB
-             * transaction in bs_server_after_io) serves a burst. */
-            struct pollfd pfd = {.fd = cfd, .events = POLLIN};
-            int rounds = 0;
-            do
-                coap_io_process(s->coap, COAP_IO_NO_WAIT);
-            while (++rounds < 64 && poll(&pfd, 1, 0) == 1);
-        }
+        if (tick) /* the timer fix of LIBCOAP.md "Bug", cache expiry, async */
+            coap_io_process(s->coap, COAP_IO_NO_WAIT);
+        if (io)
+            coap_drain(s, cfd);
         timer_heap_run(&s->timers, mono_ms());
         http_client_on_timer(s->http, mono_ms());
         bs_server_after_io(s->bs);
