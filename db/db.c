@@ -158,21 +158,32 @@ int db_step_done(sqlite3_stmt *st)
 }
 
 /* --------------------------------------------------------- transactions */
+/* Transaction control runs several times per loop pass: the statements are
+ * prepared once (db_stmt's cache, keyed by these literals' addresses) instead
+ * of parsed by sqlite3_exec() every time. */
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT db_tx";
+static const char SQL_RELEASE[] = "RELEASE db_tx";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO db_tx";
+
 static int exec_simple(db_t *db, const char *sql)
 {
-    int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+    sqlite3_stmt *st = db_stmt(db, sql);
+    int rc = st ? db_step_done(st) : SQLITE_ERROR;
     if (rc != SQLITE_OK)
         LOG_DEBUG("db", "event=exec_failed sql=\"%s\" err=\"%s\"", sql, sqlite3_errmsg(db->h));
     return rc & 0xff;
 }
 
-int db_begin(db_t *db) { return exec_simple(db, "BEGIN IMMEDIATE"); }
+int db_begin(db_t *db) { return exec_simple(db, SQL_BEGIN); }
 
 bool db_in_transaction(db_t *db) { return db && db->h && sqlite3_get_autocommit(db->h) == 0; }
 
 int db_commit(db_t *db)
 {
-    int rc = exec_simple(db, "COMMIT");
+    int rc = exec_simple(db, SQL_COMMIT);
     if (rc == SQLITE_OK && db->config_dirty) {
         db->config_dirty = false;
         db_config_changed();
@@ -185,13 +196,13 @@ int db_rollback(db_t *db)
     db->config_dirty = false;
     if (sqlite3_get_autocommit(db->h))
         return SQLITE_OK;
-    return exec_simple(db, "ROLLBACK");
+    return exec_simple(db, SQL_ROLLBACK);
 }
 
 int db_tx_begin(db_t *db, bool *own)
 {
     *own = sqlite3_get_autocommit(db->h) != 0;
-    return exec_simple(db, *own ? "BEGIN IMMEDIATE" : "SAVEPOINT db_tx");
+    return exec_simple(db, *own ? SQL_BEGIN : SQL_SAVEPOINT);
 }
 
 int db_tx_end(db_t *db, bool own, int rc)
@@ -209,9 +220,9 @@ int db_tx_end(db_t *db, bool own, int rc)
         return rc;
     }
     if (rc == SQLITE_OK)
-        return exec_simple(db, "RELEASE db_tx");
-    exec_simple(db, "ROLLBACK TO db_tx");
-    exec_simple(db, "RELEASE db_tx");
+        return exec_simple(db, SQL_RELEASE);
+    exec_simple(db, SQL_ROLLBACK_TO);
+    exec_simple(db, SQL_RELEASE);
     return rc;
 }
 

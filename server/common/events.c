@@ -110,13 +110,14 @@ static bool type_ok(const char *type)
     return n > 0 && n < EVENTS_TYPE_MAX;
 }
 
-/* Renders the event (outside any lock) and appends it. Takes data. */
-static uint64_t publish_at(events_t *ev, int64_t at_ms, const char *type, int64_t device_id, const char *endpoint,
-                           const char *domain, json_t *data)
+/* Renders one event into *e (no lock held). Takes data. false: dropped. */
+static bool render(entry_t *e, int64_t at_ms, const char *type, int64_t device_id, const char *endpoint,
+                   const char *domain, json_t *data)
 {
-    if (!ev || !type_ok(type)) {
+    memset(e, 0, sizeof *e);
+    if (!type_ok(type)) {
         json_decref(data);
-        return 0;
+        return false;
     }
     if (!domain || !*domain)
         domain = "/";
@@ -133,27 +134,57 @@ static uint64_t publish_at(events_t *ev, int64_t at_ms, const char *type, int64_
     } else {
         json_decref(data);
     }
-    entry_t e = {.device_id = device_id > 0 ? device_id : 0};
-    snprintf(e.type, sizeof e.type, "%s", type);
-    e.text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    e->device_id = device_id > 0 ? device_id : 0;
+    snprintf(e->type, sizeof e->type, "%s", type);
+    e->text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    e.domain = strdup(domain);
-    if (!e.text || !e.domain || e.text[0] != '{') {
-        entry_clear(&e);
-        return 0;
+    e->domain = strdup(domain);
+    if (!e->text || !e->domain || e->text[0] != '{') {
+        entry_clear(e);
+        return false;
     }
-    e.text_len = strlen(e.text);
+    e->text_len = strlen(e->text);
+    return true;
+}
 
+/* Appends rendered events under one lock and wakes the readers once (a loop
+ * pass publishes its events together). Returns the last sequence number. */
+static uint64_t append(events_t *ev, entry_t *es, size_t n)
+{
+    if (!n)
+        return 0;
+    entry_t *old = malloc(n * sizeof *old);
     pthread_mutex_lock(&ev->lock);
-    uint64_t seq = ev->next_seq++;
-    entry_t *slot = &ev->ring[seq % ev->cap];
-    entry_t old = *slot;
-    *slot = e;
+    uint64_t seq = 0;
+    for (size_t i = 0; i < n; i++) {
+        seq = ev->next_seq++;
+        entry_t *slot = &ev->ring[seq % ev->cap];
+        if (old)
+            old[i] = *slot;
+        else
+            entry_clear(slot); /* no memory to defer the frees: free under the lock */
+        *slot = es[i];
+    }
     atomic_store(&ev->last, seq);
     pthread_cond_broadcast(&ev->cond);
     pthread_mutex_unlock(&ev->lock);
-    entry_clear(&old);
+    for (size_t i = 0; old && i < n; i++)
+        entry_clear(&old[i]);
+    free(old);
     return seq;
+}
+
+static uint64_t publish_at(events_t *ev, int64_t at_ms, const char *type, int64_t device_id, const char *endpoint,
+                           const char *domain, json_t *data)
+{
+    if (!ev) {
+        json_decref(data);
+        return 0;
+    }
+    entry_t e;
+    if (!render(&e, at_ms, type, device_id, endpoint, domain, data))
+        return 0;
+    return append(ev, &e, 1);
 }
 
 uint64_t events_publish(events_t *ev, const char *type, int64_t device_id, const char *endpoint, const char *domain,
@@ -336,15 +367,33 @@ void events_batch_publish(events_t *ev, events_batch_t *b)
 {
     if (!b || !b->q)
         return;
+    size_t n = json_array_size(b->q), k = 0;
+    entry_t *es = ev && n ? malloc(n * sizeof *es) : NULL;
     size_t i;
     json_t *row;
     json_array_foreach(b->q, i, row)
     {
         json_t *data = json_array_get(row, 5);
-        publish_at(ev, json_integer_value(json_array_get(row, 0)), json_string_value(json_array_get(row, 1)),
-                   json_integer_value(json_array_get(row, 2)), json_string_value(json_array_get(row, 3)),
-                   json_string_value(json_array_get(row, 4)), json_is_null(data) ? NULL : json_incref(data));
+        data = json_is_null(data) ? NULL : json_incref(data);
+        if (!ev) {
+            json_decref(data);
+            continue;
+        }
+        int64_t at = json_integer_value(json_array_get(row, 0));
+        const char *type = json_string_value(json_array_get(row, 1));
+        int64_t dev = json_integer_value(json_array_get(row, 2));
+        const char *endpoint = json_string_value(json_array_get(row, 3));
+        const char *domain = json_string_value(json_array_get(row, 4));
+        if (es) {
+            if (render(&es[k], at, type, dev, endpoint, domain, data))
+                k++;
+        } else {
+            publish_at(ev, at, type, dev, endpoint, domain, data);
+        }
     }
+    if (es)
+        append(ev, es, k);
+    free(es);
     json_array_clear(b->q);
 }
 
