@@ -164,6 +164,7 @@ static susp_t client_try_suspend(struct api_events *E, ev_client_t *c, int64_t n
     c->checked = c->after;
     c->suspended = true;
     MHD_suspend_connection(c->conn);
+    events_wake(E->bus); /* the waker may be waiting for wake-ups only */
     return SUSP_DONE;
 }
 
@@ -218,11 +219,17 @@ static void *waker_main(void *arg)
         for (ev_client_t *c = E->clients; c; c = c->next)
             if (c->suspended && c->due_ms - now < timeout)
                 timeout = c->due_ms - now;
-        bool stop = E->stopping;
+        bool stop = E->stopping, any = false;
+        for (ev_client_t *c = E->clients; c && !any; c = c->next)
+            any = c->suspended;
+        /* read under E->lock: a connection suspending after this wakes us
+         * (client_try_suspend), so with none suspended new events need not */
+        uint64_t gen = events_wake_gen(E->bus);
         pthread_mutex_unlock(&E->lock);
         if (stop)
             break;
-        uint64_t last = events_wait(E->bus, seen, timeout < 0 ? 0 : (int)timeout);
+        uint64_t last =
+            events_wait_from(E->bus, any ? seen : EVENTS_WAKE_ONLY, gen, timeout < 0 ? 0 : (int)timeout);
         pthread_mutex_lock(&E->lock);
         if (E->stopping) {
             pthread_mutex_unlock(&E->lock);

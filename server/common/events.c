@@ -38,6 +38,7 @@ struct events {
     size_t cap;
     uint64_t next_seq;            /* seq of the next event (starts at 1) */
     uint64_t wake_gen;            /* bumped by events_wake */
+    int seq_waiters;              /* events_wait_from() callers waiting for a new event */
     _Atomic uint64_t last;        /* next_seq - 1 */
 };
 
@@ -166,7 +167,8 @@ static uint64_t append(events_t *ev, entry_t *es, size_t n)
         *slot = es[i];
     }
     atomic_store(&ev->last, seq);
-    pthread_cond_broadcast(&ev->cond);
+    if (ev->seq_waiters) /* nobody waiting for events (no stream open): no wake-up */
+        pthread_cond_broadcast(&ev->cond);
     pthread_mutex_unlock(&ev->lock);
     for (size_t i = 0; old && i < n; i++)
         entry_clear(&old[i]);
@@ -310,7 +312,17 @@ bool events_pending(events_t *ev, uint64_t after, const events_filter_t *f, uint
     return found;
 }
 
-uint64_t events_wait(events_t *ev, uint64_t after, int timeout_ms)
+uint64_t events_wake_gen(events_t *ev)
+{
+    if (!ev)
+        return 0;
+    pthread_mutex_lock(&ev->lock);
+    uint64_t g = ev->wake_gen;
+    pthread_mutex_unlock(&ev->lock);
+    return g;
+}
+
+uint64_t events_wait_from(events_t *ev, uint64_t after, uint64_t gen, int timeout_ms)
 {
     if (!ev)
         return 0;
@@ -324,14 +336,21 @@ uint64_t events_wait(events_t *ev, uint64_t after, int timeout_ms)
         dl.tv_sec++;
         dl.tv_nsec -= 1000000000L;
     }
+    bool want_events = after != EVENTS_WAKE_ONLY;
     pthread_mutex_lock(&ev->lock);
-    uint64_t gen = ev->wake_gen;
-    while (ev->next_seq - 1 <= after && ev->wake_gen == gen)
+    ev->seq_waiters += want_events;
+    while ((!want_events || ev->next_seq - 1 <= after) && ev->wake_gen == gen)
         if (pthread_cond_timedwait(&ev->cond, &ev->lock, &dl) == ETIMEDOUT)
             break;
+    ev->seq_waiters -= want_events;
     uint64_t last = ev->next_seq - 1;
     pthread_mutex_unlock(&ev->lock);
     return last;
+}
+
+uint64_t events_wait(events_t *ev, uint64_t after, int timeout_ms)
+{
+    return events_wait_from(ev, after, events_wake_gen(ev), timeout_ms);
 }
 
 void events_wake(events_t *ev)

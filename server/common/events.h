@@ -88,6 +88,13 @@ bool events_pending(events_t *ev, uint64_t after, const events_filter_t *f, uint
 /* Blocks until an event with seq > after exists, events_wake() is called, or
  * timeout_ms (>= 0) passes; returns the newest seq. */
 uint64_t events_wait(events_t *ev, uint64_t after, int timeout_ms);
+/* events_wait() for a thread that must not miss an events_wake() made after
+ * it read `gen` with events_wake_gen(). after == EVENTS_WAKE_ONLY: new events
+ * do not end the wait (only events_wake() or the timeout do), and publishing
+ * then costs no wake-up at all. */
+#define EVENTS_WAKE_ONLY UINT64_MAX
+uint64_t events_wake_gen(events_t *ev);
+uint64_t events_wait_from(events_t *ev, uint64_t after, uint64_t gen, int timeout_ms);
 /* Makes every current events_wait() return (used to stop a waiting thread). */
 void events_wake(events_t *ev);
 
