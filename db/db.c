@@ -19,6 +19,8 @@ static _Atomic uint64_t g_config_generation = 1;
 
 uint64_t db_config_generation(void) { return atomic_load(&g_config_generation); }
 void db_config_changed(void) { atomic_fetch_add(&g_config_generation, 1); }
+static _Atomic uint64_t g_tasks_generation = 1;
+uint64_t db_tasks_generation(void) { return atomic_load(&g_tasks_generation); }
 
 int64_t db_now_ms(void)
 {
@@ -188,12 +190,21 @@ int db_commit(db_t *db)
         db->config_dirty = false;
         db_config_changed();
     }
+    if (rc == SQLITE_OK && db->tasks_dirty) {
+        db->tasks_dirty = false;
+        atomic_fetch_add(&g_tasks_generation, 1);
+    }
     return rc;
 }
 
 int db_rollback(db_t *db)
 {
     db->config_dirty = false;
+    /* a rolled-back write changed nothing, but moving on is always safe */
+    if (db->tasks_dirty) {
+        db->tasks_dirty = false;
+        atomic_fetch_add(&g_tasks_generation, 1);
+    }
     if (sqlite3_get_autocommit(db->h))
         return SQLITE_OK;
     return exec_simple(db, SQL_ROLLBACK);
@@ -224,6 +235,14 @@ int db_tx_end(db_t *db, bool own, int rc)
     exec_simple(db, SQL_ROLLBACK_TO);
     exec_simple(db, SQL_RELEASE);
     return rc;
+}
+
+void db_mark_tasks_dirty(db_t *db)
+{
+    if (sqlite3_get_autocommit(db->h))
+        atomic_fetch_add(&g_tasks_generation, 1); /* autocommit: already committed */
+    else
+        db->tasks_dirty = true;
 }
 
 void db_mark_config_dirty(db_t *db)

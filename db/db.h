@@ -48,6 +48,11 @@ int db_secret_key_load(const char *db_path, const char *env_value, uint8_t key[D
  * to lwm2m_servers or bootstrap settings, so the network loop can cache them. */
 uint64_t db_config_generation(void);
 void db_config_changed(void);
+/* Moves on after every committed write that can change what
+ * db_device_task_candidates() returns or how a candidate resumes (tasks,
+ * groups, memberships, task reports): a cached "this device has nothing to
+ * run" holds while it stays the same. Process-wide, like the config one. */
+uint64_t db_tasks_generation(void);
 
 /* ---------------------------------------------------------- lwm2m servers */
 typedef enum { DB_SRV_MANAGEMENT = 0, DB_SRV_BOOTSTRAP = 1 } db_server_type_t;

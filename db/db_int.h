@@ -14,6 +14,7 @@ struct db {
     sqlite3 *h;
     uint8_t key[DB_KEY_BYTES];
     bool config_dirty;          /* a write to servers/bs settings awaits COMMIT */
+    bool tasks_dirty;           /* a write that can change a device's task candidates awaits COMMIT */
     struct {
         const char *sql;        /* static string: compared by pointer, then text */
         sqlite3_stmt *st;
@@ -37,6 +38,9 @@ int db_tx_end(db_t *db, bool own, int rc);
 /* Marks that servers/bootstrap settings changed: the generation is bumped when
  * the outermost transaction commits. */
 void db_mark_config_dirty(db_t *db);
+/* Marks a write to tasks, groups, memberships or task reports: the tasks
+ * generation (db_tasks_generation) moves on when it is committed. */
+void db_mark_tasks_dirty(db_t *db);
 
 /* Secrets: plain (len bytes) -> nonce||ciphertext. Caller frees *out. */
 int db_seal(db_t *db, const void *plain, size_t len, uint8_t **out, size_t *outlen);

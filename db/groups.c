@@ -213,6 +213,7 @@ int db_group_insert(db_t *db, db_group_t *g)
             db_stmt_done(st);
     }
     int64_t id = rc == SQLITE_OK ? sqlite3_last_insert_rowid(db->h) : 0;
+    db_mark_tasks_dirty(db);
     rc = db_tx_end(db, own, rc);
     if (rc == SQLITE_OK) {
         g->id = id;
@@ -255,6 +256,7 @@ int db_group_update(db_t *db, db_group_t *g)
         else
             db_stmt_done(st);
     }
+    db_mark_tasks_dirty(db);
     rc = db_tx_end(db, own, rc);
     if (rc == SQLITE_OK)
         g->updated_at = now;
@@ -275,6 +277,7 @@ int db_group_delete(db_t *db, int64_t id)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, id);
     rc = db_step_done(st);
+    db_mark_tasks_dirty(db);
     if (rc == SQLITE_OK && sqlite3_changes(db->h) == 0)
         rc = SQLITE_NOTFOUND;
     return rc;
@@ -358,7 +361,9 @@ int db_group_join(db_t *db, int64_t group_id, int64_t device_id)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, group_id);
     sqlite3_bind_int64(st, 2, device_id);
-    return db_step_done(st);
+    rc = db_step_done(st);
+    db_mark_tasks_dirty(db);
+    return rc;
 }
 
 int db_group_leave(db_t *db, int64_t group_id, int64_t device_id)
@@ -368,7 +373,9 @@ int db_group_leave(db_t *db, int64_t group_id, int64_t device_id)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, group_id);
     sqlite3_bind_int64(st, 2, device_id);
-    return db_step_done(st);
+    int rc = db_step_done(st);
+    db_mark_tasks_dirty(db);
+    return rc;
 }
 
 int db_group_is_member(db_t *db, int64_t group_id, int64_t device_id, bool *yes)

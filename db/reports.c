@@ -158,6 +158,7 @@ int db_report_start(db_t *db, int64_t task_id, int64_t device_id, const char *se
             rc = db_step_done(st);
         }
     }
+    db_mark_tasks_dirty(db);
     rc = db_tx_end(db, own, rc);
     if (rc == SQLITE_OK)
         *report_id = id;
@@ -200,6 +201,7 @@ int db_report_finish(db_t *db, int64_t report_id, const char *status, const char
     db_bind_text_or_null(st, 4, variables_json);
     sqlite3_bind_int64(st, 5, at_ms);
     int rc = db_step_done(st);
+    db_mark_tasks_dirty(db);
     if (rc == SQLITE_OK && sqlite3_changes(db->h) == 0)
         rc = SQLITE_NOTFOUND;
     return rc;
@@ -229,6 +231,7 @@ int db_reports_mark_interrupted(db_t *db, int64_t at_ms, int *count)
             rc = db_step_done(st);
         }
     }
+    db_mark_tasks_dirty(db);
     rc = db_tx_end(db, own, rc);
     if (rc == SQLITE_OK && count)
         *count = n;

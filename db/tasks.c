@@ -285,6 +285,7 @@ int db_task_insert(db_t *db, db_task_t *t)
     int64_t id = rc == SQLITE_OK ? sqlite3_last_insert_rowid(db->h) : 0;
     if (rc == SQLITE_OK)
         rc = write_refs(db, t, id);
+    db_mark_tasks_dirty(db);
     rc = db_tx_end(db, own, rc);
     if (rc == SQLITE_OK) {
         t->id = id;
@@ -319,6 +320,7 @@ int db_task_update(db_t *db, db_task_t *t)
     }
     if (rc == SQLITE_OK)
         rc = write_refs(db, t, t->id);
+    db_mark_tasks_dirty(db);
     rc = db_tx_end(db, own, rc);
     if (rc == SQLITE_OK)
         t->updated_at = now;
@@ -332,6 +334,7 @@ int db_task_delete(db_t *db, int64_t id)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, id);
     int rc = db_step_done(st);
+    db_mark_tasks_dirty(db);
     if (rc == SQLITE_OK && sqlite3_changes(db->h) == 0)
         rc = SQLITE_NOTFOUND;
     return rc;

@@ -110,6 +110,8 @@ struct rd_reg {
     rd_obs_t *obs;
     /* management session (tasks) */
     void *tasks;
+    uint64_t idle_tasks_gen;     /* db_tasks_generation() at which no task of this device could run in
+                                  * a management session (rd_session_start skips the lookup); 0: unknown */
     /* lists of rd_t */
     bool obs_restore;         /* loaded at start: re-observe on the next session */
     bool dirty, start_pending, start_register;

@@ -362,6 +362,11 @@ void rd_session_start(rd_t *rd, rd_reg_t *r, bool is_register)
     rd_requests_flush(rd, r);
     if (r->tasks)
         return; /* a session's runs are still going: they carry on */
+    /* Most Updates of a fleet find no task to run: while nothing that could
+     * change that was committed (db_tasks_generation), skip the lookup. */
+    uint64_t gen = db_tasks_generation();
+    if (r->idle_tasks_gen == gen)
+        return;
     msess_t *s = calloc(1, sizeof *s);
     if (!s)
         return;
@@ -382,10 +387,23 @@ void rd_session_start(rd_t *rd, rd_reg_t *r, bool is_register)
     }
     int64_t now = db_now_ms();
     mrun_t **tail = &s->runs;
+    /* idle: no candidate could ever run here - none is half-way (IN_PROGRESS
+     * resumes where it stopped) and no program has a step for management
+     * sessions. Unlike the scheduler's rules, that does not change with time. */
+    bool idle = true;
     for (size_t i = 0; i < n; i++) {
         const db_task_t *t = &cands[i].task;
         sched_task_t st = task_sched_settings(t);
         sched_report_t rep = sched_report_parse(cands[i].status[0] ? cands[i].status : NULL);
+        if (idle && rep == SCHED_REPORT_IN_PROGRESS) {
+            idle = false;
+        } else if (idle) {
+            char perr[320];
+            task_prog_t *pq = task_cache_get(cache(rd), t, perr, sizeof perr);
+            if (pq && task_runs_in(pq->prog, TR_SESSION_MANAGEMENT))
+                idle = false;
+            task_cache_release(cache(rd), pq);
+        }
         /* cheap rules first (fits and condition assumed) */
         sched_decision_t d = sched_decide_in(&st, rep, cands[i].started_at, is_register ? SCHED_REGISTER : SCHED_UPDATE,
                                              now, true, true);
@@ -433,6 +451,8 @@ void rd_session_start(rd_t *rd, rd_reg_t *r, bool is_register)
         tail = &m->next;
     }
     db_task_candidates_free(&cands, n);
+    if (idle)
+        r->idle_tasks_gen = gen;
     if (!s->runs) {
         session_free(s);
         return;

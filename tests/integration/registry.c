@@ -424,6 +424,51 @@ static void test_full_journey(void **state)
     sim_thread_free(&t);
 }
 
+/* A task created while a device is registered runs at its next Update. Updates
+ * of a device with nothing to run skip the task lookup until a write to tasks,
+ * groups or reports is committed (db_tasks_generation): this fails if that
+ * skip outlives the task's creation. */
+static void test_task_created_later_runs_on_update(void **state)
+{
+    (void)state;
+    char uri[64];
+    sim_config_t c;
+    sim_direct_config(&c, uri, sizeof uri, "coap", H.coap_port, "late-");
+    simthr_t t;
+    sim_thread_start(&t, &c);
+    wait_registered(&t, 0);
+    int64_t dev = device_id_of("late-000001");
+    json_decref(wait_registration(dev, 200));
+    /* two Updates with no task: the second one skips the lookup */
+    idx_call_t uc = {.index = 0};
+    for (int i = 0; i < 2; i++) {
+        unsigned before = snap(&t, 0).updates;
+        sim_sync(&t, update_fn, &uc);
+        assert_int_equal(uc.rc, 0);
+        for (int k = 0; k < WAIT_POLLS && snap(&t, 0).updates == before; k++)
+            usleep(20000);
+    }
+    assert_string_equal(snap(&t, 0).last_dm_path, "");
+
+    json_t *b = json_pack("{s:s,s:s}", "name", "late task", "config",
+                          "<config>\n  <execute key=\"Device.Connectivity Statistics.0.Start\" />\n</config>\n");
+    char *txt = json_dumps(b, 0);
+    json_t *r = NULL;
+    assert_int_equal(harness_httpf(&H, "POST", txt, &r, "/api/v1/devices/%lld/tasks", (long long)dev), 201);
+    int64_t task = json_integer_value(json_object_get(r, "id"));
+    json_decref(r);
+    json_decref(b);
+    free(txt);
+
+    sim_sync(&t, update_fn, &uc);
+    assert_int_equal(uc.rc, 0);
+    wait_report(dev, task, "SUCCESS");
+    snap_t s = snap(&t, 0);
+    assert_string_equal(s.last_dm_path, "/7/0/6");
+    assert_int_equal(s.last_dm_method, SIM_POST);
+    sim_thread_free(&t);
+}
+
 /* Queue mode: a request for a sleeping device is queued (202) and delivered
  * at its next Update. The server's awake window (300 ms) is shorter than the
  * device's (1000 ms), so once the device sleeps the server knows it is asleep. */
@@ -641,6 +686,7 @@ int main(void)
     coap_startup(); /* once, in the main thread, before the server and the sims */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_journey, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_task_created_later_runs_on_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_mode_delivery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_credentials_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_registration, setup, teardown),
