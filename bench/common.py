@@ -60,15 +60,28 @@ def free_port(kind):
         s.close()
 
 
+def tcp_port_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((HOST, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def free_ports(n_udp):
-    """Distinct free ports: one TCP, n_udp UDP."""
+    """Distinct free ports: one TCP (HTTP), n_udp CoAP ports that are free for UDP and
+    for TCP (lwdm also listens for CoAP over TCP/TLS on the same numbers)."""
     seen = set()
     tcp = free_port("tcp")
     seen.add(tcp)
     udp = []
     while len(udp) < n_udp:
         p = free_port("udp")
-        if p not in seen:
+        if p not in seen and tcp_port_free(p):
             seen.add(p)
             udp.append(p)
     return tcp, udp

@@ -13,6 +13,28 @@ bool cu_is_local_port(coap_session_t *cs, uint16_t port)
     return port && a && coap_address_get_port(a) == port;
 }
 
+bool cu_is_secure(coap_session_t *cs)
+{
+    coap_proto_t p = coap_session_get_proto(cs);
+    return p == COAP_PROTO_DTLS || p == COAP_PROTO_TLS;
+}
+
+bool cu_is_reliable(coap_session_t *cs)
+{
+    coap_proto_t p = coap_session_get_proto(cs);
+    return p == COAP_PROTO_TCP || p == COAP_PROTO_TLS;
+}
+
+const char *cu_proto_name(coap_session_t *cs)
+{
+    switch (coap_session_get_proto(cs)) {
+    case COAP_PROTO_DTLS: return "dtls";
+    case COAP_PROTO_TCP: return "tcp";
+    case COAP_PROTO_TLS: return "tls";
+    default: return "udp";
+    }
+}
+
 /* The first Uri-Query option `key=value` (or, unless need_value, a bare `key`). */
 static coap_opt_t *find_query(const coap_pdu_t *req, const char *key, bool need_value, size_t *vlen,
                               const uint8_t **val)

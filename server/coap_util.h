@@ -12,6 +12,14 @@
 /* true when the session came in on local port `port` (0 never matches). */
 bool cu_is_local_port(coap_session_t *cs, uint16_t port);
 
+/* true for DTLS and TLS sessions (a PSK identity was checked in the handshake). */
+bool cu_is_secure(coap_session_t *cs);
+/* true for CoAP over TCP or TLS (RFC 8323): no message types, no message ids
+ * (every received PDU has type CON and id 0), no retransmissions. */
+bool cu_is_reliable(coap_session_t *cs);
+/* "udp", "dtls", "tcp" or "tls" */
+const char *cu_proto_name(coap_session_t *cs);
+
 /* Value of the Uri-Query option `key=...`, from the raw option bytes:
  * libcoap's joined query string percent-escapes them and joins options with
  * '&', so "ep=a&b" in one option would read as "a" (an identity confusion).

@@ -18,6 +18,8 @@ typedef struct {
     int coaps_port;              /* --coaps / LWDM_COAPS, default 5684 */
     int bs_coap_port;            /* --bs-coap / LWDM_BS_COAP, default 5693 */
     int bs_coaps_port;           /* --bs-coaps / LWDM_BS_COAPS, default 5694 */
+    int tcp;                     /* --tcp on|off / LWDM_TCP, default on: CoAP over TCP (RFC 8323) on
+                                    the coap ports and over TLS-PSK on the coaps ports, same numbers */
     char objects_dir[1024];      /* --objects / LWDM_OBJECTS, "" = built-in only */
     char public_host[256];       /* --public-host / LWDM_PUBLIC_HOST: host put in the
                                     URIs of the first-run server entries; default:

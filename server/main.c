@@ -109,6 +109,17 @@ static int cmd_backup(int argc, char **argv)
     return 0;
 }
 
+/* "  management (CoAP)   : coap://h:5683, coap+tcp://h:5683" (nothing when off) */
+static void endpoint_line(const char *label, const char *scheme, const char *host, uint16_t port, bool tcp)
+{
+    if (!port)
+        return;
+    printf("  %-20s: %s://%s:%u", label, scheme, host, port);
+    if (tcp)
+        printf(", %s+tcp://%s:%u", scheme, host, port);
+    printf("\n");
+}
+
 static void banner(const lwdm_config_t *cfg, lwdm_server_t *s)
 {
     const char *host = strcmp(cfg->http_addr, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->http_addr;
@@ -123,12 +134,11 @@ static void banner(const lwdm_config_t *cfg, lwdm_server_t *s)
         printf("  log in              : as an existing user (admin was created on the first start)\n");
     printf("  token               : curl -s -H 'Content-Type: application/json' -d '{\"username\":\"admin\",\"password\":\"...\"}' http://%s:%u/api/v1/auth/token\n",
            host, lwdm_server_http_port(s));
-    if (lwdm_server_bs_coap_port(s))
-        printf("  bootstrap (CoAP)    : coap://%s:%u\n", cfg->public_host, lwdm_server_bs_coap_port(s));
-    if (lwdm_server_bs_coaps_port(s))
-        printf("  bootstrap (DTLS-PSK): coaps://%s:%u\n", cfg->public_host, lwdm_server_bs_coaps_port(s));
-    printf("  management          : coap://%s:%u, coaps://%s:%u\n",
-           cfg->public_host, lwdm_server_coap_port(s), cfg->public_host, lwdm_server_coaps_port(s));
+    const char *h = cfg->public_host;
+    endpoint_line("bootstrap (CoAP)", "coap", h, lwdm_server_bs_coap_port(s), lwdm_server_tcp(s));
+    endpoint_line("bootstrap (PSK)", "coaps", h, lwdm_server_bs_coaps_port(s), lwdm_server_tls(s));
+    endpoint_line("management (CoAP)", "coap", h, lwdm_server_coap_port(s), lwdm_server_tcp(s));
+    endpoint_line("management (PSK)", "coaps", h, lwdm_server_coaps_port(s), lwdm_server_tls(s));
     printf("  database            : %s\n", cfg->db_path);
     if (lwdm_server_bs_coap_port(s))
         printf("  try it              : build/lwdm-sim bootstrap --server coap://%s:%u --count 10\n", cfg->public_host,
@@ -168,8 +178,9 @@ static int cmd_serve(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     banner(&cfg, s);
-    LOGI("server", "event=ready http_port=%u bs_coap_port=%u bs_coaps_port=%u", lwdm_server_http_port(s),
-         lwdm_server_bs_coap_port(s), lwdm_server_bs_coaps_port(s));
+    LOGI("server", "event=ready http_port=%u bs_coap_port=%u bs_coaps_port=%u coap_port=%u coaps_port=%u tcp=%d tls=%d",
+         lwdm_server_http_port(s), lwdm_server_bs_coap_port(s), lwdm_server_bs_coaps_port(s), lwdm_server_coap_port(s),
+         lwdm_server_coaps_port(s), lwdm_server_tcp(s), lwdm_server_tls(s));
     int rc = lwdm_server_run(s);
     LOGI("server", "event=stopping");
     g_server = NULL;

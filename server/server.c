@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
@@ -68,6 +69,7 @@ struct lwdm_server {
         int burst;                /* reads per coap_io_do_epoll() call (adaptive, 1..64) */
     } eps[4];
     int neps;
+    bool tcp, tls;                /* listening for CoAP over TCP / TLS (--tcp) */
 };
 
 static int64_t mono_ms(void)
@@ -156,7 +158,8 @@ static int on_event(coap_session_t *cs, const coap_event_t ev)
         if (ev == COAP_EVENT_SERVER_SESSION_NEW)
             rd_on_session_new(s->rd, cs);
         else if (ev == COAP_EVENT_DTLS_CLOSED || ev == COAP_EVENT_DTLS_ERROR || ev == COAP_EVENT_SESSION_CLOSED ||
-                 ev == COAP_EVENT_SERVER_SESSION_DEL)
+                 ev == COAP_EVENT_SERVER_SESSION_DEL || ev == COAP_EVENT_TCP_CLOSED || ev == COAP_EVENT_TCP_FAILED ||
+                 ev == COAP_EVENT_SESSION_FAILED)
             rd_on_session_closed(s->rd, cs);
         return 0;
     }
@@ -169,6 +172,9 @@ static int on_event(coap_session_t *cs, const coap_event_t ev)
     case COAP_EVENT_DTLS_ERROR:
     case COAP_EVENT_SESSION_CLOSED:
     case COAP_EVENT_SERVER_SESSION_DEL:
+    case COAP_EVENT_TCP_CLOSED: /* CoAP over TCP/TLS: the connection is gone */
+    case COAP_EVENT_TCP_FAILED:
+    case COAP_EVENT_SESSION_FAILED:
         bs_server_on_session_closed(s->bs, cs);
         break;
     default:
@@ -201,7 +207,7 @@ static const coap_bin_const_t *psk_for_identity(coap_bin_const_t *identity, coap
     return &out; /* libcoap copies it */
 }
 
-/* Picks a free port for `proto` on addr (SOCK_DGRAM for CoAP). */
+/* Picks a free port of socket `type` on addr (SOCK_DGRAM for CoAP). */
 static int free_port(const char *addr, int type)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -218,17 +224,58 @@ static int free_port(const char *addr, int type)
     return port;
 }
 
-static int resolve_port(const lwdm_config_t *c, int configured, uint16_t *out)
+/* true when `port` can be bound right now with socket `type` on addr */
+static bool port_is_free(const char *addr, int type, int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, type, 0);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    if (type == SOCK_STREAM) /* as libcoap binds its listening sockets */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A port of 0 is replaced by a free UDP port that is also free for TCP when
+ * TCP listening is on (the TCP/TLS endpoints use the same numbers), and that
+ * none of the ports resolved before took. */
+static int resolve_port(const lwdm_config_t *c, int configured, const uint16_t *taken, size_t ntaken, uint16_t *out)
 {
     if (configured == LWDM_PORT_OFF) {
         *out = 0;
         return 0;
     }
-    int p = configured == 0 ? free_port(c->coap_addr, SOCK_DGRAM) : configured;
+    int p = configured;
+    for (int tries = 0; configured == 0 && tries < 64; tries++) {
+        p = free_port(c->coap_addr, SOCK_DGRAM);
+        if (p <= 0)
+            return -1;
+        bool dup = false;
+        for (size_t i = 0; i < ntaken; i++)
+            dup = dup || taken[i] == p;
+        if (!dup && (!c->tcp || port_is_free(c->coap_addr, SOCK_STREAM, p)))
+            break;
+        p = -1;
+    }
     if (p <= 0)
         return -1;
     *out = (uint16_t)p;
     return 0;
+}
+
+static const char *proto_scheme(coap_proto_t proto)
+{
+    switch (proto) {
+    case COAP_PROTO_DTLS: return "coaps";
+    case COAP_PROTO_TCP: return "coap+tcp";
+    case COAP_PROTO_TLS: return "coaps+tcp";
+    default: return "coap";
+    }
 }
 
 static int add_endpoint(lwdm_server_t *s, uint16_t port, coap_proto_t proto, char *err, size_t errlen)
@@ -250,11 +297,73 @@ static int add_endpoint(lwdm_server_t *s, uint16_t port, coap_proto_t proto, cha
         ep = coap_new_endpoint(s->coap, &addr, proto);
     }
     if (!ep) {
-        snprintf(err, errlen, "cannot listen on %s udp port %u (%s)", s->cfg.coap_addr, port,
-                 proto == COAP_PROTO_DTLS ? "coaps" : "coap");
+        bool tcp = proto == COAP_PROTO_TCP || proto == COAP_PROTO_TLS;
+        snprintf(err, errlen, "cannot listen on %s %s port %u (%s)", s->cfg.coap_addr, tcp ? "tcp" : "udp", port,
+                 proto_scheme(proto));
         return -1;
     }
     return 0;
+}
+
+/* CoAP over TCP (RFC 8323) on the coap ports and over TLS-PSK on the coaps
+ * ports, same numbers as UDP/DTLS, when --tcp is on and libcoap has them. */
+static int add_tcp_endpoints(lwdm_server_t *s, char *err, size_t errlen)
+{
+    if (!s->cfg.tcp)
+        return 0;
+    s->tcp = coap_tcp_is_supported() && (s->coap_port || s->bs_coap_port);
+    s->tls = coap_tls_is_supported() && (s->coaps_port || s->bs_coaps_port);
+    if (!coap_tcp_is_supported())
+        LOGW("server", "event=tcp-unavailable reason=\"libcoap was built without TCP\"");
+    else if (!coap_tls_is_supported())
+        LOGW("server", "event=tls-unavailable reason=\"libcoap was built without TLS\"");
+    if (s->tcp && (add_endpoint(s, s->coap_port, COAP_PROTO_TCP, err, errlen) ||
+                   add_endpoint(s, s->bs_coap_port, COAP_PROTO_TCP, err, errlen)))
+        return -1;
+    if (s->tls && (add_endpoint(s, s->coaps_port, COAP_PROTO_TLS, err, errlen) ||
+                   add_endpoint(s, s->bs_coaps_port, COAP_PROTO_TLS, err, errlen)))
+        return -1;
+    return 0;
+}
+
+/* The listening TCP sockets of our TCP/TLS endpoints, found like the UDP ones
+ * below: TCP_NODELAY on them (libcoap does not set it; without it a response
+ * followed by a request on one connection stalled ~41 ms in Nagle's delay,
+ * LIBCOAP.md), which the connections they accept inherit. Not added to eps[]:
+ * coap_drain() repeats only datagram sockets' events. */
+static void set_listen_nodelay(lwdm_server_t *s)
+{
+    if (!s->tcp && !s->tls)
+        return;
+    uint16_t ports[4] = {s->coap_port, s->coaps_port, s->bs_coap_port, s->bs_coaps_port};
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        int type = 0, listening = 0;
+        socklen_t tl = sizeof type, ll = sizeof listening;
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof sa;
+        if (fd <= 2 || fd == dirfd(d) || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) != 0 || !listening ||
+            getsockname(fd, (struct sockaddr *)&sa, &sl) != 0 ||
+            (sa.ss_family != AF_INET && sa.ss_family != AF_INET6))
+            continue;
+        uint16_t port = sa.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&sa)->sin_port)
+                                                : ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+        for (int i = 0; i < 4; i++)
+            if (port && ports[i] == port) {
+                int one = 1;
+                if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
+                    n++;
+                break;
+            }
+    }
+    closedir(d);
+    LOGD("server", "event=tcp-nodelay listening_sockets=%d", n);
 }
 
 /* The UDP sockets libcoap opened for our endpoints, found by their local
@@ -282,6 +391,12 @@ static void find_endpoint_fds(lwdm_server_t *s)
             if (port && ports[i] == port) {
                 s->eps[s->neps].fd = fd;
                 s->eps[s->neps].burst = 4;
+                /* a fleet's Updates arrive in bursts: ~256 datagrams fit the
+                 * default receive buffer; ask for 4 MB (the kernel caps it at
+                 * net.core.rmem_max unless we may force it) */
+                int rcv = 4 << 20;
+                if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
+                    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
                 s->neps++;
                 break;
             }
@@ -395,11 +510,17 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
     int applied = 0;
     if (db_migrate(s->db, &applied, err, errlen) != 0)
         goto fail;
-    if (resolve_port(cfg, cfg->coap_port, &s->coap_port) || resolve_port(cfg, cfg->coaps_port, &s->coaps_port) ||
-        resolve_port(cfg, cfg->bs_coap_port, &s->bs_coap_port) ||
-        resolve_port(cfg, cfg->bs_coaps_port, &s->bs_coaps_port)) {
-        snprintf(err, errlen, "cannot find a free UDP port on %s", cfg->coap_addr);
-        goto fail;
+    uint16_t *ports[4] = {&s->coap_port, &s->coaps_port, &s->bs_coap_port, &s->bs_coaps_port};
+    const int conf_ports[4] = {cfg->coap_port, cfg->coaps_port, cfg->bs_coap_port, cfg->bs_coaps_port};
+    uint16_t taken[4];
+    size_t ntaken = 0;
+    for (int i = 0; i < 4; i++) {
+        if (resolve_port(cfg, conf_ports[i], taken, ntaken, ports[i]) != 0) {
+            snprintf(err, errlen, "cannot find a free %s port on %s", cfg->tcp ? "UDP+TCP" : "UDP", cfg->coap_addr);
+            goto fail;
+        }
+        if (*ports[i])
+            taken[ntaken++] = *ports[i];
     }
     firstrun_params_t fp = {cfg->public_host, s->coap_port ? s->coap_port : 5683, s->coaps_port ? s->coaps_port : 5684,
                             s->bs_coap_port ? s->bs_coap_port : 5693, s->bs_coaps_port ? s->bs_coaps_port : 5694,
@@ -468,9 +589,10 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
     if (add_endpoint(s, s->coap_port, COAP_PROTO_UDP, err, errlen) ||
         add_endpoint(s, s->coaps_port, COAP_PROTO_DTLS, err, errlen) ||
         add_endpoint(s, s->bs_coap_port, COAP_PROTO_UDP, err, errlen) ||
-        add_endpoint(s, s->bs_coaps_port, COAP_PROTO_DTLS, err, errlen))
+        add_endpoint(s, s->bs_coaps_port, COAP_PROTO_DTLS, err, errlen) || add_tcp_endpoints(s, err, errlen))
         goto fail;
     find_endpoint_fds(s);
+    set_listen_nodelay(s);
     bs_server_config_t bc = {.coap = s->coap,
                              .db = s->db,
                              .timers = &s->timers,
@@ -649,5 +771,7 @@ uint16_t lwdm_server_bs_coap_port(const lwdm_server_t *s) { return s->bs_coap_po
 uint16_t lwdm_server_bs_coaps_port(const lwdm_server_t *s) { return s->bs_coaps_port; }
 uint16_t lwdm_server_coap_port(const lwdm_server_t *s) { return s->coap_port; }
 uint16_t lwdm_server_coaps_port(const lwdm_server_t *s) { return s->coaps_port; }
+bool lwdm_server_tcp(const lwdm_server_t *s) { return s->tcp; }
+bool lwdm_server_tls(const lwdm_server_t *s) { return s->tls; }
 const char *lwdm_server_generated_password(const lwdm_server_t *s) { return s->gen_pw[0] ? s->gen_pw : NULL; }
 struct events *lwdm_server_events(const lwdm_server_t *s) { return s->events; }

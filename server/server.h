@@ -4,6 +4,7 @@
  * integration tests. */
 #ifndef LWDM_SERVER_H
 #define LWDM_SERVER_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "server/config.h"
@@ -27,6 +28,10 @@ uint16_t lwdm_server_bs_coap_port(const lwdm_server_t *s);
 uint16_t lwdm_server_bs_coaps_port(const lwdm_server_t *s);
 uint16_t lwdm_server_coap_port(const lwdm_server_t *s);
 uint16_t lwdm_server_coaps_port(const lwdm_server_t *s);
+/* Listening for CoAP over TCP on the coap ports / over TLS on the coaps ports
+ * (same numbers; --tcp on and libcoap supports it). */
+bool lwdm_server_tcp(const lwdm_server_t *s);
+bool lwdm_server_tls(const lwdm_server_t *s);
 /* The admin password generated on first start (NULL if none was generated). */
 const char *lwdm_server_generated_password(const lwdm_server_t *s);
 /* The live events bus (server/common/events.h), created by open and freed

@@ -53,8 +53,11 @@
  * client session (a response PDU goes out as is, token included).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +123,9 @@ struct sim_device {
      * session, so remembering the last answer is enough. */
     bool have_last;
     uint16_t last_mid;
+    bool conn_lost;          /* the session's TCP connection ended: release it (flush) */
+    const char *conn_why;    /* why it ended (a string literal), NULL while it lives */
+    bool answered;           /* the session delivered an answer (TLS: the handshake worked) */
     int last_code, last_cf;
     long last_obs;           /* Observe option of the last answer, -1 if none */
     uint8_t *last_payload;   /* owned */
@@ -157,7 +163,8 @@ struct sim {
     coap_context_t *ctx;
     int epfd, tfd, efd, coap_fd;
     coap_address_t server, local;
-    coap_proto_t proto;
+    coap_proto_t proto;      /* of server_uri */
+    coap_proto_t dm_proto;   /* of dm_server_uri */
     char *server_uri;        /* Bootstrap-Server (NULL in direct mode without one) */
     char *dm_server_uri;     /* direct mode */
     lwm2m_version_t version;
@@ -268,15 +275,36 @@ static int parse_addr(const char *host, size_t hlen, uint16_t port, int family, 
     return 0;
 }
 
-/* coap:// or coaps:// URI -> address and protocol; -EINVAL otherwise */
+/* coap://, coaps://, coap+tcp:// or coaps+tcp:// URI -> address and
+ * protocol (UDP, DTLS, TCP, TLS); -EINVAL otherwise */
 static int resolve_uri(const char *uri, coap_address_t *addr, coap_proto_t *proto)
 {
     coap_uri_t u;
-    if (coap_split_uri((const uint8_t *)uri, strlen(uri), &u) != 0 ||
-        (u.scheme != COAP_URI_SCHEME_COAP && u.scheme != COAP_URI_SCHEME_COAPS))
+    if (coap_split_uri((const uint8_t *)uri, strlen(uri), &u) != 0)
         return -EINVAL;
-    *proto = u.scheme == COAP_URI_SCHEME_COAPS ? COAP_PROTO_DTLS : COAP_PROTO_UDP;
+    switch (u.scheme) {
+    case COAP_URI_SCHEME_COAP: *proto = COAP_PROTO_UDP; break;
+    case COAP_URI_SCHEME_COAPS: *proto = COAP_PROTO_DTLS; break;
+    case COAP_URI_SCHEME_COAP_TCP: *proto = COAP_PROTO_TCP; break;
+    case COAP_URI_SCHEME_COAPS_TCP: *proto = COAP_PROTO_TLS; break;
+    default: return -EINVAL;
+    }
     return parse_addr((const char *)u.host.s, u.host.length, u.port, AF_UNSPEC, addr);
+}
+
+static bool proto_secure(coap_proto_t p) { return p == COAP_PROTO_DTLS || p == COAP_PROTO_TLS; }
+static bool proto_reliable(coap_proto_t p) { return p == COAP_PROTO_TCP || p == COAP_PROTO_TLS; }
+
+/* why a protocol cannot be used with this libcoap ("" if it can) */
+static const char *proto_unsupported(coap_proto_t p)
+{
+    if (p == COAP_PROTO_DTLS && !coap_dtls_is_supported())
+        return "libcoap has no DTLS support";
+    if (p == COAP_PROTO_TCP && !coap_tcp_is_supported())
+        return "libcoap has no TCP support";
+    if (p == COAP_PROTO_TLS && !coap_tls_is_supported())
+        return "libcoap has no TLS support";
+    return "";
 }
 
 static int format_index(char *buf, size_t cap, const char *prefix, unsigned digits, unsigned long idx)
@@ -336,6 +364,9 @@ static void release_session(sim_device_t *dev)
     coap_session_release(dev->session);
     dev->session = NULL;
     dev->awaiting = false;
+    dev->conn_lost = false;
+    dev->conn_why = NULL;
+    dev->answered = false;
     forget_last(dev);
 }
 
@@ -372,6 +403,53 @@ static void device_local(const sim_device_t *dev, coap_address_t *out)
     }
 }
 
+/* The descriptor the next socket() will get (the lowest free one), or -1. */
+static int next_fd(void)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+        close(fd);
+    return fd;
+}
+
+/* a is the local address of b's socket (b's port 0: still connecting,
+ * libcoap learns it later) */
+static bool same_addr(const struct sockaddr *a, const coap_address_t *b)
+{
+    if (a->sa_family != b->addr.sa.sa_family)
+        return false;
+    if (a->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a, *y = &b->addr.sin;
+        return (!y->sin_port || x->sin_port == y->sin_port) &&
+               (!y->sin_addr.s_addr || x->sin_addr.s_addr == y->sin_addr.s_addr);
+    }
+    if (a->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a, *y = &b->addr.sin6;
+        return (!y->sin6_port || x->sin6_port == y->sin6_port) &&
+               (IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr) || !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr));
+    }
+    return false;
+}
+
+/* TCP_NODELAY on a new TCP/TLS client session's socket (libcoap 4.3.1 sets
+ * none and does not expose the socket): it is the descriptor `fd` that was
+ * free just before the session was made, checked by its local address. Nagle's
+ * delay otherwise holds the second of two small writes (a TLS handshake
+ * flight, a request right after a response) for ~40 ms (LIBCOAP.md). */
+static void set_nodelay(coap_session_t *s, int fd)
+{
+    const coap_address_t *local = coap_session_get_addr_local(s);
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof sa;
+    int type = 0;
+    socklen_t tl = sizeof type;
+    if (fd < 0 || !local || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0 || !same_addr((struct sockaddr *)&sa, local))
+        return;
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 static int open_session_to(sim_device_t *dev, const coap_address_t *server, coap_proto_t proto, const uint8_t *id,
                            size_t idlen, const uint8_t *key, size_t keylen)
 {
@@ -382,9 +460,14 @@ static int open_session_to(sim_device_t *dev, const coap_address_t *server, coap
     coap_session_t *s = NULL;
     /* libcoap binds client sockets with SO_REUSEADDR, so the kernel may hand
      * out an ephemeral port another session already uses; libcoap then
-     * refuses the "duplicate" session: try again. */
-    for (int tries = 0; tries < 8 && !s; tries++) {
-        if (proto == COAP_PROTO_DTLS) {
+     * refuses the "duplicate" session: try again. (Over TCP/TLS libcoap
+     * connects here; a refused connection fails at once, or later with a
+     * TCP_FAILED event.) */
+    int fd = -1;
+    for (int tries = 0; tries < (proto_reliable(proto) ? 2 : 8) && !s; tries++) {
+        if (proto_reliable(proto))
+            fd = next_fd();
+        if (proto_secure(proto)) {
             coap_dtls_cpsk_t setup;
             memset(&setup, 0, sizeof setup);
             setup.version = COAP_DTLS_CPSK_SETUP_VERSION;
@@ -392,13 +475,15 @@ static int open_session_to(sim_device_t *dev, const coap_address_t *server, coap
             setup.psk_info.identity.length = idlen;
             setup.psk_info.key.s = key;
             setup.psk_info.key.length = keylen;
-            s = coap_new_client_session_psk2(sim->ctx, lp, server, COAP_PROTO_DTLS, &setup);
+            s = coap_new_client_session_psk2(sim->ctx, lp, server, proto, &setup);
         } else {
-            s = coap_new_client_session(sim->ctx, lp, server, COAP_PROTO_UDP);
+            s = coap_new_client_session(sim->ctx, lp, server, proto);
         }
     }
     if (!s)
-        return -EIO;
+        return proto_reliable(proto) ? -ECONNREFUSED : -EIO;
+    if (proto_reliable(proto))
+        set_nodelay(s, fd);
     coap_session_set_app_data(s, dev);
     uint8_t seed[8];
     coap_prng(seed, sizeof seed);
@@ -510,11 +595,11 @@ static unsigned begin_registration(sim_device_t *dev, uint64_t t)
         rec_bytes(dm_rec(dm, 0, sec, 5), dev->reg_key, sizeof dev->reg_key, &dev->reg_key_len);
         if (resolve_uri(uri, &dev->reg_addr, &dev->reg_proto) != 0)
             snprintf(dev->reg_err, sizeof dev->reg_err, "cannot use server URI \"%.60s\"", uri);
-        else if (dev->reg_proto == COAP_PROTO_DTLS && (mode != SIM_SEC_PSK || !dev->reg_id_len || !dev->reg_key_len))
-            snprintf(dev->reg_err, sizeof dev->reg_err, "coaps:// needs PSK mode with identity and key (mode %u)",
-                     (unsigned)mode);
-        else if (dev->reg_proto == COAP_PROTO_DTLS && !coap_dtls_is_supported())
-            snprintf(dev->reg_err, sizeof dev->reg_err, "libcoap has no DTLS support");
+        else if (proto_secure(dev->reg_proto) && (mode != SIM_SEC_PSK || !dev->reg_id_len || !dev->reg_key_len))
+            snprintf(dev->reg_err, sizeof dev->reg_err, "%s needs PSK mode with identity and key (mode %u)",
+                     dev->reg_proto == COAP_PROTO_TLS ? "coaps+tcp://" : "coaps://", (unsigned)mode);
+        else if (proto_unsupported(dev->reg_proto)[0])
+            snprintf(dev->reg_err, sizeof dev->reg_err, "%s", proto_unsupported(dev->reg_proto));
         uint64_t lt;
         if (sim->lifetime_s) {
             lifetime = sim->lifetime_s;
@@ -787,8 +872,11 @@ static void flush_bs(sim_device_t *dev, unsigned acts)
             rc = send_bs_request(dev);
         if (rc != 0) {
             char why[96];
-            snprintf(why, sizeof why, "cannot send bootstrap request (%s)",
-                     rc == -EIO ? "session or socket failed; too many open files?" : strerror(-rc));
+            if (rc == -EIO && dev->conn_why)
+                snprintf(why, sizeof why, "cannot send bootstrap request: %s", dev->conn_why);
+            else
+                snprintf(why, sizeof why, "cannot send bootstrap request (%s)",
+                         rc == -EIO ? "session or socket failed; too many open files?" : strerror(-rc));
             unsigned a = sim_bs_on_transport(&dev->bs, now_us(), why);
             if (a & SIM_BS_ACT_CLOSE)
                 release_session(dev);
@@ -842,7 +930,8 @@ static void flush_reg(sim_device_t *dev, unsigned racts)
             rc = open_reg_session(dev);
             if (rc) {
                 char why[160];
-                snprintf(why, sizeof why, "%s", dev->reg_err[0] ? dev->reg_err
+                snprintf(why, sizeof why, "%s", dev->reg_err[0]           ? dev->reg_err
+                                                 : rc == -ECONNREFUSED ? "cannot connect (TCP connection refused)"
                                                  : "cannot open a session (socket failed; too many open files?)");
                 racts |= sim_reg_on_transport(&dev->reg, t, why);
             }
@@ -854,8 +943,11 @@ static void flush_reg(sim_device_t *dev, unsigned racts)
         else if (!rc && (a & SIM_REG_ACT_DEREGISTER))
             rc = send_reg_request(dev, SIM_REG_REQ_DEREGISTER);
         if (rc && !racts) {
-            char why[96];
-            snprintf(why, sizeof why, "cannot send the request (%s)", strerror(rc < 0 ? -rc : rc));
+            char why[120];
+            if (rc == -EIO && dev->conn_why)
+                snprintf(why, sizeof why, "cannot send the request: %s", dev->conn_why);
+            else
+                snprintf(why, sizeof why, "cannot send the request (%s)", strerror(rc < 0 ? -rc : rc));
             racts |= sim_reg_on_transport(&dev->reg, t, why);
         }
         if (a & SIM_REG_ACT_GOAL) {
@@ -879,6 +971,12 @@ static void flush(sim_t *sim)
         if (!sim->work_head)
             sim->work_tail = NULL;
         dev->queued = false;
+        if (dev->conn_lost) {
+            /* observations end with their connection (RFC 8323 §7); a later
+             * Update or Register connects again */
+            drop_observations(dev);
+            release_session(dev);
+        }
         unsigned acts = dev->acts, racts = dev->racts;
         dev->acts = dev->racts = 0;
         if (!dev->reg_phase)
@@ -1066,7 +1164,10 @@ static void on_request(coap_resource_t *res, coap_session_t *s, const coap_pdu_t
 {
     sim_device_t *dev = coap_session_get_app_data(s);
     coap_mid_t mid = coap_pdu_get_mid(req);
-    if (dev && dev->have_last && mid == dev->last_mid && coap_pdu_get_type(req) == COAP_MESSAGE_CON) {
+    /* over TCP every request reads as CON with message id 0, and nothing is
+     * retransmitted (RFC 8323): no duplicate detection there */
+    bool datagram = !proto_reliable(coap_session_get_proto(s));
+    if (dev && datagram && dev->have_last && mid == dev->last_mid && coap_pdu_get_type(req) == COAP_MESSAGE_CON) {
         /* retransmission: same answer, no second execution */
         LOGD("sim", "ep=%s event=duplicate_request mid=%d", dev->ep, (int)mid);
         coap_pdu_set_code(resp, (coap_pdu_code_t)dev->last_code);
@@ -1144,7 +1245,7 @@ static void on_request(coap_resource_t *res, coap_session_t *s, const coap_pdu_t
     if (out.location[0]) /* Create: 2.01 with Location-Path o, i */
         (void)add_path_opts(resp, COAP_OPTION_LOCATION_PATH, out.location);
     forget_last(dev);
-    if (coap_pdu_get_type(req) == COAP_MESSAGE_CON) {
+    if (datagram && coap_pdu_get_type(req) == COAP_MESSAGE_CON) {
         dev->have_last = true;
         dev->last_mid = (uint16_t)mid;
         dev->last_code = out.code;
@@ -1213,6 +1314,8 @@ static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent, co
     (void)sent;
     (void)mid;
     sim_device_t *dev = coap_session_get_app_data(s);
+    if (dev && s == dev->session)
+        dev->answered = true;
     if (!dev || !dev->awaiting)
         return COAP_RESPONSE_OK;
     coap_bin_const_t tok = coap_pdu_get_token(rcv);
@@ -1289,17 +1392,41 @@ static int on_event(coap_session_t *s, const coap_event_t ev)
     if (!dev || s != dev->session)
         return 0;
     const char *why = NULL;
+    bool conn = false; /* the TCP connection (CoAP over TCP/TLS) ended */
     switch (ev) {
-    case COAP_EVENT_DTLS_ERROR: why = "DTLS error"; break;
-    case COAP_EVENT_DTLS_CLOSED: why = "DTLS session closed by peer"; break;
-    case COAP_EVENT_SESSION_FAILED: why = "session failed"; break;
+    case COAP_EVENT_DTLS_ERROR: why = coap_session_get_proto(s) == COAP_PROTO_TLS ? "TLS error" : "DTLS error"; break;
+    case COAP_EVENT_DTLS_CLOSED:
+        why = coap_session_get_proto(s) == COAP_PROTO_TLS ? "TLS session closed by peer" : "DTLS session closed by peer";
+        break;
+    case COAP_EVENT_TCP_FAILED: why = "TCP connection failed (refused?)"; conn = true; break;
+    case COAP_EVENT_TCP_CLOSED: why = "TCP connection closed by the server"; conn = true; break;
+    case COAP_EVENT_SESSION_CLOSED: why = "session closed"; conn = true; break;
+    case COAP_EVENT_SESSION_FAILED: why = "session failed"; conn = true; break;
     default: break;
     }
     if (!why)
         return 0;
+    if (coap_session_get_proto(s) == COAP_PROTO_TLS) {
+        conn = true; /* TLS closed or failed: so is its TCP connection */
+        if (!dev->answered)
+            why = "TLS handshake failed (wrong PSK or unknown identity?)";
+    }
+    if (conn && !dev->conn_why)
+        dev->conn_why = why;
+    if (conn && !dev->awaiting && (dev->reg_phase || dev->bs.state != SIM_BS_SERVING)) {
+        /* nothing outstanding (a request still waiting to be written was
+         * NACKed already): let the session go; the next Update connects
+         * again (the registration lives on in the server) */
+        if (!dev->conn_lost)
+            LOGD("sim", "ep=%s event=connection_lost reason=\"%s\"", dev->ep, why);
+        dev->conn_lost = true;
+        queue_dev(dev);
+        return 0;
+    }
     if (!dev->reg_phase) {
         if (ev == COAP_EVENT_DTLS_CLOSED && dev->bs.state == SIM_BS_REQUESTING)
             why = "DTLS closed before the bootstrap request was answered (handshake failed: wrong PSK?)";
+        dev->awaiting = false;
         queue_acts(dev, sim_bs_on_transport(&dev->bs, now_us(), why));
     } else {
         if (ev == COAP_EVENT_DTLS_CLOSED && dev->awaiting && dev->await_kind == SIM_REG_REQ_REGISTER)
@@ -1369,8 +1496,9 @@ static int setup_device(sim_t *sim, const sim_config_t *cfg, size_t i)
     } else if (format_index(dev->ep, sizeof dev->ep, cfg->ep_prefix, cfg->ep_digits, idx) != 0) {
         return -EINVAL;
     }
-    bool bs_psk = sim->server_uri && sim->proto == COAP_PROTO_DTLS;
-    bool dm_psk = sim->dm_server_uri && strncmp(sim->dm_server_uri, "coaps://", 8) == 0;
+    bool bs_psk = sim->server_uri && proto_secure(sim->proto);
+    bool dm_psk = sim->dm_server_uri && (strncmp(sim->dm_server_uri, "coaps://", 8) == 0 ||
+                                         strncmp(sim->dm_server_uri, "coaps+tcp://", 12) == 0);
     if (bs_psk || dm_psk) {
         char id[SIM_ID_MAX];
         if (cfg->psk_identity_prefix) {
@@ -1406,11 +1534,16 @@ static int setup_device(sim_t *sim, const sim_config_t *cfg, size_t i)
     dc.psk_identity_len = dev->identity_len;
     dc.psk_key = dev->key;
     dc.psk_key_len = dev->key_len;
-    dc.binding = cfg->binding;
+    /* default binding: T for a device registering directly over TCP, UT
+     * (/3/0/16) for one that bootstraps over TCP (RFC 8323 transports) */
+    const char *binding = cfg->binding;
+    if (!binding && sim->dm_server_uri && proto_reliable(sim->dm_proto))
+        binding = "T";
+    dc.binding = binding ? binding : (sim->server_uri && proto_reliable(sim->proto)) ? "UT" : NULL;
     dc.dm_uri = sim->dm_server_uri;
     dc.dm_security_mode = dm_psk ? SIM_SEC_PSK : SIM_SEC_NOSEC;
     dc.lifetime = cfg->lifetime_s ? cfg->lifetime_s : 300;
-    dc.dm_binding = cfg->binding;
+    dc.dm_binding = binding;
     dc.factory = cfg->factory;
     dc.refuse_discover = cfg->refuse_discover;
     dc.fail_finish = cfg->fail_finish;
@@ -1448,13 +1581,13 @@ int sim_new(const sim_config_t *cfg, sim_t **out)
     coap_address_t bs_addr, dm_addr;
     coap_proto_t bs_proto = COAP_PROTO_UDP, dm_proto = COAP_PROTO_UDP;
     if (cfg->server_uri && resolve_uri(cfg->server_uri, &bs_addr, &bs_proto) != 0) {
-        LOGE("sim", "event=config_error detail=\"server URI must be coap://host[:port] or coaps://host[:port] with a "
-                    "host that resolves\"");
+        LOGE("sim", "event=config_error detail=\"server URI must be coap://, coaps://, coap+tcp:// or "
+                    "coaps+tcp://host[:port] with a host that resolves\"");
         return -EINVAL;
     }
     if (direct && resolve_uri(cfg->dm_server_uri, &dm_addr, &dm_proto) != 0) {
-        LOGE("sim", "event=config_error detail=\"management server URI must be coap://host[:port] or "
-                    "coaps://host[:port] with a host that resolves\"");
+        LOGE("sim", "event=config_error detail=\"management server URI must be coap://, coaps://, coap+tcp:// or "
+                    "coaps+tcp://host[:port] with a host that resolves\"");
         return -EINVAL;
     }
     sim_t *sim = calloc(1, sizeof *sim);
@@ -1462,6 +1595,7 @@ int sim_new(const sim_config_t *cfg, sim_t **out)
         return -ENOMEM;
     sim->epfd = sim->tfd = sim->efd = sim->coap_fd = -1;
     sim->proto = bs_proto;
+    sim->dm_proto = dm_proto;
     if (cfg->server_uri)
         sim->server = bs_addr;
     sim->version = cfg->version;
@@ -1484,9 +1618,11 @@ int sim_new(const sim_config_t *cfg, sim_t **out)
     sim->con_every = cfg->con_notify_every;
     sim->call_mu_ok = pthread_mutex_init(&sim->call_mu, NULL) == 0;
     int rc = sim->call_mu_ok ? 0 : -ENOMEM;
-    bool any_dtls = (cfg->server_uri && bs_proto == COAP_PROTO_DTLS) || (direct && dm_proto == COAP_PROTO_DTLS);
-    if (!rc && any_dtls && !coap_dtls_is_supported()) {
-        LOGE("sim", "event=config_error detail=\"libcoap has no DTLS support\"");
+    bool any_dtls = (cfg->server_uri && proto_secure(bs_proto)) || (direct && proto_secure(dm_proto));
+    const char *unsupported = cfg->server_uri && proto_unsupported(bs_proto)[0] ? proto_unsupported(bs_proto)
+                              : direct ? proto_unsupported(dm_proto) : "";
+    if (!rc && unsupported[0]) {
+        LOGE("sim", "event=config_error detail=\"%s\"", unsupported);
         rc = -EINVAL;
     }
     if (!rc) {
@@ -1509,7 +1645,7 @@ int sim_new(const sim_config_t *cfg, sim_t **out)
         }
     }
     if (!rc && any_dtls && !cfg->psk_key_cb && (!cfg->psk_key || !cfg->psk_key_len)) {
-        LOGE("sim", "event=config_error detail=\"coaps:// needs a PSK key\"");
+        LOGE("sim", "event=config_error detail=\"coaps:// and coaps+tcp:// need a PSK key\"");
         rc = -EINVAL;
     }
     if (!rc && cfg->server_uri && !(sim->server_uri = strdup(cfg->server_uri)))

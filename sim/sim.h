@@ -230,8 +230,8 @@ typedef int (*sim_psk_key_cb)(void *ud, size_t index, const char *ep, uint8_t *k
 typedef void (*sim_done_cb)(void *ud, sim_t *sim, const sim_device_t *dev);
 
 typedef struct {
-    const char *server_uri;      /* coap://host[:port] or coaps://host[:port] (Bootstrap-Server); required
-                                    unless dm_server_uri is set */
+    const char *server_uri;      /* coap://, coaps:// (DTLS), coap+tcp:// or coaps+tcp:// (TLS)
+                                    host[:port] (Bootstrap-Server); required unless dm_server_uri is set */
     const char *local_addr;      /* address the client sockets bind to (ephemeral port); default "127.0.0.1" */
     bool addr_per_device;        /* default true: with an IPv4 loopback local_addr, device i binds to
                                     local_addr + i (127.0.0.1, 127.0.0.2, ... must stay in 127/8), so
@@ -249,7 +249,7 @@ typedef struct {
     int format;                  /* preferred CF (TLV 11542, SenML JSON 110, SenML CBOR 112);
                                     sent as pct by 1.1+ clients. Default 112. 1.0 clients: TLV, no pct */
     bool omit_pct;               /* 1.1+ clients send no pct (tests the server's fallback) */
-    /* Security (coaps:// URIs): PSK. identity = endpoint, or
+    /* Security (coaps:// and coaps+tcp:// URIs): PSK. identity = endpoint, or
      * psk_identity_prefix + zero-padded index when the prefix is set. */
     const char *psk_identity_prefix;
     const uint8_t *psk_key;      /* same key for every device (copied), or ... */
@@ -276,9 +276,11 @@ typedef struct {
      * register_after_bootstrap: after Bootstrap-Finish the device registers
      * to the management server its data model names (the non-BS /0 instance
      * whose SSID matches a /1 instance): coap:// NoSec, coaps:// PSK with
-     * /0/x/3 and /0/x/5. Its goal (on_done, sim_run) is then "registered".
+     * /0/x/3 and /0/x/5, the same over TCP for coap+tcp:// and coaps+tcp://
+     * (TLS). Its goal (on_done, sim_run) is then "registered".
      * dm_server_uri: direct mode: no bootstrap; the device model gets a /0
-     * account for this URI (PSK from the psk_* settings for coaps://) and a
+     * account for this URI (PSK from the psk_* settings for coaps:// and
+     * coaps+tcp://; binding T by default over TCP) and a
      * /1/0 instance, and the device registers to it. server_uri may be NULL
      * then; when set, it still becomes the device's Bootstrap-Server account
      * (used by the Bootstrap-Request Trigger /1/x/9). */

@@ -704,7 +704,7 @@ static int authorise(bs_server_t *bs, coap_session_t *cs, const char *ep, bool h
                      size_t msgcap)
 {
     const coap_bin_const_t *id = coap_session_get_psk_identity(cs);
-    bool secure = coap_session_get_proto(cs) == COAP_PROTO_DTLS;
+    bool secure = cu_is_secure(cs); /* DTLS, or TLS on the same port (CoAP over TCP) */
     if (secure) {
         if (!id || id->length == 0) {
             snprintf(msg, msgcap, "no PSK identity");
@@ -936,7 +936,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     metrics_inc(MC_BS_STARTED);
     publish(bs, s, "bootstrap", json_pack("{s:s}", "status", "started"));
     LOGI("bootstrap", "ep=%s event=request pct=%d secure=%d", c->dev.endpoint, pct,
-             coap_session_get_proto(cs) == COAP_PROTO_DTLS);
+             cu_is_secure(cs));
     metrics_coap(true, LWM2M_CODE(2, 4));
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
 }

@@ -174,6 +174,11 @@ static void mark_dirty(rd_t *rd, rd_reg_t *r)
     rd->dirty = r;
 }
 
+bool rd_reg_disconnected(const rd_reg_t *r)
+{
+    return r->tcp && (!r->cs || coap_session_get_state(r->cs) != COAP_SESSION_STATE_ESTABLISHED);
+}
+
 bool rd_reg_awake(const rd_reg_t *r, int64_t now)
 {
     if (!r->cs || coap_session_get_state(r->cs) != COAP_SESSION_STATE_ESTABLISHED)
@@ -200,6 +205,7 @@ static void reg_attach_session(rd_reg_t *r, coap_session_t *cs)
         return;
     reg_detach_session(r);
     r->cs = coap_session_reference(cs);
+    r->tcp = cu_is_reliable(cs);
     coap_session_set_app_data(cs, r);
     coap_session_init_token(cs, 8, (const uint8_t *)&r->location);
     char addr[64];
@@ -462,7 +468,7 @@ static void reg_to_db(const rd_reg_t *r, db_registration_t *d, char *cfs, size_t
         o += (size_t)snprintf(cfs + o, cap - o, "%s%d", i ? "," : "", r->cfs[i]);
     snprintf(cfs + o, cap - o, "]");
     d->content_formats = cfs;
-    d->transport = (char *)"udp";
+    d->transport = (char *)(r->tcp ? "tcp" : "udp");
     d->secure = r->secure;
     d->psk_identity = r->psk_identity;
     d->address = (char *)r->address;
@@ -473,19 +479,21 @@ static void reg_to_db(const rd_reg_t *r, db_registration_t *d, char *cfs, size_t
 
 static json_t *reg_event_data(const rd_reg_t *r)
 {
-    return json_pack("{s:I,s:I,s:s,s:s,s:b,s:b,s:s}", "location", (json_int_t)r->location, "lifetime",
+    return json_pack("{s:I,s:I,s:s,s:s,s:b,s:s,s:b,s:s}", "location", (json_int_t)r->location, "lifetime",
                      (json_int_t)r->lifetime, "lwm2mVersion", version_str(r->version), "binding", r->binding,
-                     "queueMode", r->queue_mode, "secure", r->secure, "address", r->address);
+                     "queueMode", r->queue_mode, "transport", r->tcp ? "tcp" : "udp", "secure", r->secure, "address",
+                     r->address);
 }
 
 /* ----------------------------------------------------------- authorisation */
-/* Who is registering: the DTLS identity's device, or the endpoint's device
- * on plain CoAP (only one without management PSK credentials; unknown ones
- * created when accept-unknown is on). Returns 0 with *dev, or a CoAP code. */
+/* Who is registering: the DTLS/TLS identity's device, or the endpoint's
+ * device on plain CoAP over UDP or TCP (only one without management PSK
+ * credentials; unknown ones created when accept-unknown is on). Returns 0
+ * with *dev, or a CoAP code. */
 static int authorise(rd_t *rd, coap_session_t *cs, const reg_query_t *q, db_device_t *dev, char *msg, size_t cap)
 {
     const coap_bin_const_t *id = coap_session_get_psk_identity(cs);
-    bool secure = coap_session_get_proto(cs) == COAP_PROTO_DTLS;
+    bool secure = cu_is_secure(cs);
     if (secure) {
         if (!id || !id->length) {
             snprintf(msg, cap, "no PSK identity");
@@ -502,7 +510,7 @@ static int authorise(rd_t *rd, coap_session_t *cs, const reg_query_t *q, db_devi
         }
     } else {
         if (!q->have_ep) {
-            snprintf(msg, cap, "missing ep (required without DTLS)");
+            snprintf(msg, cap, "missing ep (required without DTLS/TLS)");
             return 400;
         }
         int rc = db_device_get_by_endpoint(rd->cfg.db, rd->cfg.domain, q->ep, dev);
@@ -511,7 +519,7 @@ static int authorise(rd_t *rd, coap_session_t *cs, const reg_query_t *q, db_devi
             bool has_psk = dev->mgmt.security_mode == DB_SEC_PSK && dev->mgmt.psk_identity;
             if (has_psk) {
                 db_device_free(dev);
-                snprintf(msg, cap, "this device must register over DTLS");
+                snprintf(msg, cap, "this device must register over DTLS or TLS (PSK)");
                 return 403;
             }
         } else {
@@ -593,7 +601,8 @@ static void hnd_register(coap_resource_t *res, coap_session_t *cs, const coap_pd
     }
     metrics_inc(MC_RD_REGISTER);
     rd_reg_t *cur = coap_session_get_app_data(cs);
-    if (cur && cur->last_reg_mid == coap_pdu_get_mid(req) && cur->last_reg_mid >= 0) {
+    /* (over TCP there are no retransmissions, and every message id is 0) */
+    if (cur && !cu_is_reliable(cs) && cur->last_reg_mid == coap_pdu_get_mid(req) && cur->last_reg_mid >= 0) {
         /* a retransmitted Register: the same answer, no second registration */
         char loc[24];
         snprintf(loc, sizeof loc, "%" PRId64, cur->location);
@@ -657,7 +666,8 @@ static void hnd_register(coap_resource_t *res, coap_session_t *cs, const coap_pd
     snprintf(r->root, sizeof r->root, "%s", root);
     memcpy(r->cfs, cfs, sizeof cfs);
     r->ncf = ncf;
-    r->secure = coap_session_get_proto(cs) == COAP_PROTO_DTLS;
+    r->secure = cu_is_secure(cs);
+    r->tcp = cu_is_reliable(cs);
     const coap_bin_const_t *id = coap_session_get_psk_identity(cs);
     if (r->secure && id && id->length) {
         r->psk_identity = malloc(id->length + 1);
@@ -668,7 +678,7 @@ static void hnd_register(coap_resource_t *res, coap_session_t *cs, const coap_pd
     }
     r->registered_at = r->last_update_at = now;
     r->expires_at = now + r->lifetime * 1000;
-    r->last_reg_mid = coap_pdu_get_mid(req);
+    r->last_reg_mid = cu_is_reliable(cs) ? -1 : coap_pdu_get_mid(req);
     rd_map_put(&rd->by_dev, r->device_id, r);
     rd_map_put(&rd->by_loc, r->location, r);
     reg_attach_session(r, cs);
@@ -684,9 +694,9 @@ static void hnd_register(coap_resource_t *res, coap_session_t *cs, const coap_pd
     coap_add_option(resp, COAP_OPTION_LOCATION_PATH, strlen(loc), (const uint8_t *)loc);
     metrics_coap(true, LWM2M_CODE(2, 1));
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(201));
-    LOGI("registry", "ep=%s event=registered location=/rd/%s lt=%" PRId64 " lwm2m=%s b=%s%s secure=%d addr=%s",
+    LOGI("registry", "ep=%s event=registered location=/rd/%s lt=%" PRId64 " lwm2m=%s b=%s%s secure=%d addr=%s proto=%s",
          r->endpoint, loc, r->lifetime, version_str(r->version), r->binding, r->queue_mode ? " queue=1" : "",
-         r->secure, r->address);
+         r->secure, r->address, cu_proto_name(cs));
     rd_publish(rd, r, 0, NULL, "registration", reg_event_data(r));
 }
 
@@ -716,8 +726,9 @@ static rd_reg_t *find_location(rd_t *rd, coap_session_t *cs, const coap_pdu_t *r
         snprintf(msg, cap, "registration expired");
         return NULL;
     }
-    /* the same identity (or plain CoAP for a plain registration), from any address */
-    bool secure = coap_session_get_proto(cs) == COAP_PROTO_DTLS;
+    /* the same identity (or plain CoAP for a plain registration), from any
+     * address and over UDP or TCP (an Update on a new connection re-binds) */
+    bool secure = cu_is_secure(cs);
     const coap_bin_const_t *id = coap_session_get_psk_identity(cs);
     if (secure != r->secure ||
         (secure && (!id || !r->psk_identity || id->length != strlen(r->psk_identity) ||
@@ -765,7 +776,7 @@ static void hnd_location(coap_resource_t *res, coap_session_t *cs, const coap_pd
         rd_publish(rd, r, 0, NULL, "deregistration", json_pack("{s:I}", "location", (json_int_t)r->location));
         rd_tx(rd);
         db_registration_delete(rd->cfg.db, r->device_id);
-        rd->last_dereg_cs = cs;
+        rd->last_dereg_cs = cu_is_reliable(cs) ? NULL : cs; /* no retransmissions over TCP */
         rd->last_dereg_mid = coap_pdu_get_mid(req);
         reg_drop(rd, r, "device de-registered");
         metrics_coap(true, LWM2M_CODE(2, 2));
@@ -826,8 +837,8 @@ static void hnd_location(coap_resource_t *res, coap_session_t *cs, const coap_pd
     schedule_start(rd, r, false);
     metrics_coap(true, LWM2M_CODE(2, 4));
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
-    LOGD("registry", "ep=%s event=updated location=/rd/%" PRId64 " lt=%" PRId64 " addr=%s", r->endpoint, r->location,
-         r->lifetime, r->address);
+    LOGD("registry", "ep=%s event=updated location=/rd/%" PRId64 " lt=%" PRId64 " addr=%s proto=%s", r->endpoint,
+         r->location, r->lifetime, r->address, cu_proto_name(cs));
     json_t *d = reg_event_data(r);
     json_object_set_new(d, "objectLinksChanged", json_boolean(len > 0));
     rd_publish(rd, r, 0, NULL, "update", d);
@@ -909,6 +920,18 @@ void rd_on_session_closed(rd_t *rd, coap_session_t *cs)
         return;
     /* the device stays registered; it is unreachable until its next message */
     rd_requests_on_nack(rd, r, COAP_INVALID_MID, "connection closed");
+    if (r->tcp) {
+        /* CoAP over TCP (RFC 8323): nothing reaches the device until it
+         * connects again, and its observations ended with the connection
+         * (re-established on its next Update). Requests that would not wait
+         * for that fail now; queue mode keeps them for the next connection. */
+        LOGI("registry", "ep=%s event=connection-closed location=/rd/%" PRId64 " addr=%s", r->endpoint, r->location,
+             r->address);
+        rd_requests_fail_waiting(rd, r, "connection closed");
+        for (rd_obs_t *o = r->obs; o; o = o->next)
+            o->active = false;
+        r->obs_restore = r->obs != NULL;
+    }
     reg_detach_session(r);
 }
 
@@ -1095,6 +1118,7 @@ static void load(rd_t *rd)
         memcpy(r->cfs, cfs, sizeof cfs);
         r->ncf = ncf;
         r->secure = d->secure;
+        r->tcp = d->transport && !strcmp(d->transport, "tcp");
         r->psk_identity = d->psk_identity ? strdup(d->psk_identity) : NULL;
         snprintf(r->address, sizeof r->address, "%s", d->address);
         r->registered_at = d->registered_at;

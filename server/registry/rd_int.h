@@ -96,12 +96,14 @@ struct rd_reg {
     char root[32];            /* alternate path ("" = none) */
     int cfs[8];
     size_t ncf;
-    bool secure;
+    bool secure;              /* DTLS or TLS (PSK identity checked) */
+    bool tcp;                 /* CoAP over TCP/TLS: unreachable while it has no connection */
     char *psk_identity;
     char address[64];
     int64_t registered_at, last_update_at, expires_at, last_contact, awake_until; /* unix ms */
     coap_mid_t last_reg_mid;  /* retransmitted Register detection; -1 none */
-    coap_session_t *cs;       /* referenced while attached */
+    coap_session_t *cs;       /* referenced while attached; NULL when lwdm has none (after a
+                                 restart, or a closed DTLS session / TCP connection) */
     lwdm_timer_t expiry;
     /* requests */
     rd_rq_t *q_head, *q_tail; /* waiting */
@@ -154,11 +156,20 @@ int rd_parse_links(const uint8_t *data, size_t len, char *root, size_t rootcap, 
 int rd_preferred_format(const rd_reg_t *r);
 
 /* rd_requests.c: requests to devices, API operations, observations */
+/* Queues a request (sent when the device is awake and nothing else is in
+ * flight). Returns 0, -1 (out of memory), -2 (queue full) or -3 (a device
+ * registered over TCP has no connection and the request would not wait). */
 int rd_request(rd_t *rd, rd_reg_t *r, const rd_req_spec_t *spec, rd_result_fn fn, void *user, int64_t *id_out);
+/* A device registered over TCP/TLS whose connection is gone: nothing can
+ * reach it until it connects again and sends (Update / Register). */
+bool rd_reg_disconnected(const rd_reg_t *r);
 void rd_requests_flush(rd_t *rd, rd_reg_t *r);
 bool rd_requests_on_response(rd_t *rd, rd_reg_t *r, const coap_pdu_t *recv);
 void rd_requests_on_nack(rd_t *rd, rd_reg_t *r, coap_mid_t mid, const char *why);
 void rd_requests_fail_all(rd_t *rd, rd_reg_t *r, const char *why);
+/* Fails the waiting requests that would not wait for the device's next
+ * message (keep_when_asleep unset): its TCP connection is gone. */
+void rd_requests_fail_waiting(rd_t *rd, rd_reg_t *r, const char *why);
 void rd_obs_free_all(rd_reg_t *r);
 void rd_obs_restore(rd_t *rd, rd_reg_t *r);
 /* The answer to an Observe: keeps the observation (token, stored row). */

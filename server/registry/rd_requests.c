@@ -111,6 +111,8 @@ int rd_request(rd_t *rd, rd_reg_t *r, const rd_req_spec_t *spec, rd_result_fn fn
 {
     if (r->nq >= RD_MAX_QUEUE)
         return -2;
+    if (!spec->keep_when_asleep && rd_reg_disconnected(r))
+        return -3;
     rd_rq_t *q = calloc(1, sizeof *q);
     if (!q)
         return -1;
@@ -300,6 +302,17 @@ void rd_requests_fail_all(rd_t *rd, rd_reg_t *r, const char *why)
     }
 }
 
+void rd_requests_fail_waiting(rd_t *rd, rd_reg_t *r, const char *why)
+{
+    for (rd_rq_t *q = r->q_head, *next; q; q = next) {
+        next = q->next;
+        if (q->spec.keep_when_asleep)
+            continue;
+        unlink_queued(r, q);
+        rq_finish(rd, q, 0, LWM2M_CF_NONE, NULL, 0, NULL, why);
+        rq_free(q);
+    }
+}
 
 /* ------------------------------------------------------- REST operations */
 void rd_devop_fail(devop_t *op, int http_status, const char *title, const char *detail)
@@ -990,15 +1003,23 @@ void rd_devop_start(rd_t *rd, devop_t *op)
      * lwdm has no session with (after a restart, or its DTLS session
      * closed) until its next message: the request waits for it (202) */
     bool asleep = !rd_reg_awake(r, now);
-    sp.keep_when_asleep = asleep || r->queue_mode;
+    /* ... except a device registered over TCP without a connection: lwdm
+     * cannot open one to it, so unless it is in queue mode it is offline
+     * until it connects again (docs/management.md "CoAP over TCP") */
+    sp.keep_when_asleep = (asleep && !rd_reg_disconnected(r)) || r->queue_mode;
     int64_t id = 0;
     int rc = rd_request(rd, r, &sp, op_result, c, &id);
     free(payload);
     if (rc != 0) {
         free(c->obs_attrs);
         free(c);
-        rd_devop_fail(op, 503, rc == -2 ? "queue full" : "out of memory",
-                      rc == -2 ? "the device already has 16 requests waiting" : NULL);
+        if (rc == -3)
+            rd_devop_fail(op, 503, "device offline",
+                          "the device registered over TCP and its connection is closed: it is reachable again once "
+                          "it connects and sends an Update");
+        else
+            rd_devop_fail(op, 503, rc == -2 ? "queue full" : "out of memory",
+                          rc == -2 ? "the device already has 16 requests waiting" : NULL);
         return;
     }
     c->request_id = id;

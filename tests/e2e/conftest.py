@@ -24,15 +24,31 @@ LWDM = os.path.join(BUILD_DIR, "lwdm")
 
 
 def free_ports(tcp=1, udp=4):
-    """Ports that are free right now: bound to port 0 on 127.0.0.1, then released."""
+    """Ports that are free right now: bound to port 0 on 127.0.0.1, then released.
+    The UDP ones (CoAP) are also free for TCP: lwdm listens for CoAP over TCP/TLS on
+    the same numbers."""
     socks, ports = [], []
     try:
         for kind, n in ((socket.SOCK_STREAM, tcp), (socket.SOCK_DGRAM, udp)):
             for _ in range(n):
-                s = socket.socket(socket.AF_INET, kind)
-                s.bind(("127.0.0.1", 0))
-                socks.append(s)
-                ports.append(s.getsockname()[1])
+                for _attempt in range(50):
+                    s = socket.socket(socket.AF_INET, kind)
+                    s.bind(("127.0.0.1", 0))
+                    port = s.getsockname()[1]
+                    t = None
+                    if kind == socket.SOCK_DGRAM:
+                        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                        try:
+                            t.bind(("127.0.0.1", port))
+                        except OSError:
+                            s.close()
+                            t.close()
+                            continue
+                    socks.append(s)
+                    if t:
+                        socks.append(t)
+                    ports.append(port)
+                    break
     finally:
         for s in socks:
             s.close()

@@ -48,15 +48,29 @@ def free_port(kind=socket.SOCK_STREAM):
         s.close()
 
 
+def tcp_port_free(port):
+    """`port` can be bound right now for TCP on 127.0.0.1 (as lwdm's listeners bind)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def free_ports():
-    """http (TCP) and the four CoAP ports (UDP), all distinct."""
+    """http (TCP) and the four CoAP ports, all distinct. A CoAP port is free for UDP
+    and for TCP: lwdm listens for CoAP over TCP/TLS on the same numbers (--tcp on)."""
     seen = set()
     out = {}
     for name, kind in (("http", socket.SOCK_STREAM), ("coap", socket.SOCK_DGRAM), ("coaps", socket.SOCK_DGRAM),
                        ("bs_coap", socket.SOCK_DGRAM), ("bs_coaps", socket.SOCK_DGRAM)):
         for _ in range(50):
             p = free_port(kind)
-            if p not in seen:
+            if p not in seen and (kind == socket.SOCK_STREAM or tcp_port_free(p)):
                 break
         seen.add(p)
         out[name] = p

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from lwdm_e2e import (Lwdm, wait_bootstrapped, parse_summary, procs, require_binaries, sim_args, sim_results,  # noqa: F401
-                      sqlite_integrity, start_sim, wait_sim, _read)
+                      sqlite_integrity, start_sim, wait_sim, wait_until, _read)
 
 KEY = "3f1c9a7be2d04c5a8e6f0b1d2c3e4f50"   # PSK of the DTLS devices (hex)
 
@@ -159,6 +159,9 @@ def test_kill9_mid_bootstrap_loses_nothing(procs, tmp_path):
         committed = {d["endpoint"]: d for d in srv.devices()}
         if _ok_lines(run.lwdm_out) >= 10 or run.poll() is not None or time.monotonic() > deadline:
             break
+    # the devices the sim counted are written at the end of the server's loop pass: one
+    # more look (a bootstrap takes a few ms, so a listing may predate all ten of them)
+    committed = {d["endpoint"]: d for d in srv.devices()}
     srv.kill9()
     assert srv.proc.returncode == -signal.SIGKILL
     for p in (run, stall):
@@ -227,4 +230,74 @@ def test_kill9_mid_bootstrap_loses_nothing(procs, tmp_path):
         time.sleep(0.1)
     assert not missing, [(ep, final[ep]["lastBootstrap"]) for ep in missing]
     assert len(final) == 10 + 50 + 3 + 5
+    assert srv.stop() == 0
+
+
+def _registration(srv, ep, timeout=20):
+    """The device's registration once it has one."""
+    def reg():
+        d = srv.device_by_endpoint(ep)
+        if not d:
+            return None
+        r = srv.api("GET", "/devices/%d/registration" % d["id"])
+        return r.status_code == 200 and (d["id"], r.json())
+    return wait_until(reg, timeout, interval=0.1, what="registration of %s" % ep)
+
+
+def test_bootstrap_and_register_over_tcp(procs, tmp_path):
+    """A management server entry with transport tcp: devices bootstrapping over CoAP over
+    TCP (NoSec, bootstrap port) and over TLS-PSK (bootstrap coaps port) get a
+    coap+tcp:// account with binding T and end up registered over TCP, managed there."""
+    srv = Lwdm(procs, tmp_path, args=["--accept-unknown", "on"], log_level="info").start()
+    tcp_uri = "coap+tcp://127.0.0.1:%d" % srv.ports["coap"]
+    entry = srv.api("POST", "/lwm2m-servers", {
+        "name": "e2e management over TCP", "type": "management", "transport": "tcp", "ssid": 21,
+        "uri": tcp_uri, "securityMode": "nosec", "lifetime": 120}, expect=201).json()
+    assert entry["transport"] == "tcp" and entry["uri"] == tcp_uri, entry
+    srv.api("PUT", "/bootstrap-settings", {"bootstrapServerId": None, "managementServerIds": [entry["id"]],
+                                           "acceptUnknownDevices": True}, expect=200)
+    tls_eps = endpoints("bstls-", 2)
+    for ep in tls_eps:
+        srv.create_psk_device(ep, KEY)
+    sims = [
+        (start_sim(procs, tmp_path, sim_args(srv.ports["bs_coap"], 2, "bstcp-", scheme="coap+tcp",
+                                             extra=["--register", "--duration", "60", "--timeout", "20"]),
+                   "sim-bstcp"), endpoints("bstcp-", 2)),
+        (start_sim(procs, tmp_path, sim_args(srv.ports["bs_coaps"], 2, "bstls-", scheme="coaps+tcp",
+                                             extra=["--register", "--psk-key", KEY, "--duration", "60",
+                                                    "--timeout", "20"]),
+                   "sim-bstls"), tls_eps),
+    ]
+    for p, eps in sims:
+        for ep in eps:
+            did, reg = _registration(srv, ep)
+            assert reg["transport"] == "tcp" and reg["binding"] == "T" and reg["secure"] is False, reg
+            r = srv.api("GET", "/devices/%d/data/3/0/2?timeout=5" % did, timeout=20)
+            assert r.status_code == 200 and r.json()["value"] == ep, r.text
+    devices = wait_bootstrapped(srv, [ep for _, eps in sims for ep in eps])
+    for ep in tls_eps:
+        assert devices[ep]["autoCreated"] is False
+    log = srv.stderr()
+    for _, eps in sims:
+        for ep in eps:
+            assert re.search(r"ep=%s .*event=registered .*b=T .*proto=tcp" % re.escape(ep), log), ep
+    for ep in tls_eps:
+        assert re.search(r"ep=%s event=request pct=\d+ secure=1" % re.escape(ep), log), ep
+    for p, eps in sims:
+        p.send_signal(signal.SIGTERM)
+        rc, out, err = wait_sim(p, timeout=20)
+        assert rc == 0 and "summary: 2 registered, 0 failed" in out, out + err[-2000:]
+        for ep in eps:
+            assert re.search(r"^ep=%s state=registered .* server=%s$" % (re.escape(ep), re.escape(tcp_uri)), out,
+                             re.M), out
+    assert srv.stop() == 0
+
+
+def test_bootstrap_over_tcp_refused_when_tcp_off(procs, tmp_path):
+    srv = Lwdm(procs, tmp_path, args=["--accept-unknown", "on", "--tcp", "off"], log_level="info").start()
+    rc, out, err = wait_sim(start_sim(procs, tmp_path, sim_args(srv.ports["bs_coap"], 1, "bsoff-", scheme="coap+tcp",
+                                                                extra=["--timeout", "3"]), "sim-bsoff"), timeout=30)
+    ok, failed = parse_summary(out)
+    assert (rc, ok, failed) == (1, 0, 1), out + err[-2000:]
+    assert srv.device_by_endpoint("bsoff-000001") is None
     assert srv.stop() == 0

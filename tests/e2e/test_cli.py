@@ -17,10 +17,10 @@ from lwdm_e2e import (ADMIN_PASSWORD, LWDM, SOURCE_DIR, CoapClient, Lwdm, POST, 
                       free_ports, procs, request, require_binaries, run, sim_args, sqlite_count, sqlite_integrity,
                       start_sim, udp_port_in_use, wait_sim, wait_until, _read)
 
-SERVE_FLAGS = ["--db", "--http", "--coap-addr", "--coap", "--coaps", "--bs-coap", "--bs-coaps", "--objects",
+SERVE_FLAGS = ["--db", "--http", "--coap-addr", "--coap", "--coaps", "--bs-coap", "--bs-coaps", "--tcp", "--objects",
                "--public-host", "--accept-unknown", "--web", "--http-threads", "--bs-timeout", "--log-level",
                "--log-format", "--help"]
-SERVE_ENV = ["LWDM_DB", "LWDM_HTTP", "LWDM_COAP_ADDR", "LWDM_COAP", "LWDM_COAPS", "LWDM_BS_COAP", "LWDM_BS_COAPS",
+SERVE_ENV = ["LWDM_DB", "LWDM_HTTP", "LWDM_COAP_ADDR", "LWDM_COAP", "LWDM_COAPS", "LWDM_BS_COAP", "LWDM_BS_COAPS", "LWDM_TCP",
              "LWDM_OBJECTS", "LWDM_PUBLIC_HOST", "LWDM_ACCEPT_UNKNOWN", "LWDM_WEB", "LWDM_HTTP_THREADS",
              "LWDM_BS_TIMEOUT", "LWDM_LOG_LEVEL", "LWDM_LOG_FORMAT", "LWDM_ADMIN_PASSWORD", "LWDM_SECRET_KEY"]
 

@@ -12,15 +12,17 @@ import json
 import os
 import random
 import re
+import signal
+import socket
 import threading
 import time
 
 import pytest
 
-from lwdm_e2e import (ACK, CF_LINK, CF_SENML_JSON, CF_TEXT, CF_TLV, CON, DELETE, GET, LWDM, OPT_ACCEPT,
+from lwdm_e2e import (ACK, CF_LINK, CF_SENML_JSON, CF_TEXT, CF_TLV, CON, DELETE, GET, LWDM, LWDM_SIM, OPT_ACCEPT,
                       OPT_CONTENT_FORMAT, OPT_LOCATION_PATH, OPT_OBSERVE, POST, PUT, RST, CoapClient, FakeDevice,
-                      Lwdm, ProcessGroup, Reply, encode, opt_uint, procs, request, require_binaries, wait_events,
-                      wait_until)  # noqa: F401 (procs is a fixture)
+                      Lwdm, ProcessGroup, Reply, encode, opt_uint, procs, request, require_binaries, start_sim,
+                      wait_events, wait_sim, wait_until)  # noqa: F401 (procs is a fixture)
 
 FETCH = 5
 _seq = itertools.count(1)
@@ -1395,3 +1397,202 @@ def test_malformed_datagrams(srv, mkdev):
     dev = mkdev("after-garbage")
     register(srv, dev, lt=60)
     assert srv.device_count() >= count + 1
+
+
+# ================================================= 8. CoAP over TCP (RFC 8323)
+# The device is the real lwdm-sim: it speaks CoAP over TCP and TLS (docs/management.md
+# "CoAP over TCP"). lwdm listens on the same port numbers as for UDP/DTLS.
+TCP_KEY = "5a6b7c8d9e0f11223344556677889900"
+
+
+def start_tcp_sim(srv, procs, tmp_path, prefix, scheme="coap+tcp", extra=()):
+    port = srv.ports["coaps" if scheme.startswith("coaps") else "coap"]
+    args = [LWDM_SIM, "register", "--server", "%s://127.0.0.1:%d" % (scheme, port), "--count", "1",
+            "--prefix", prefix, "--log-level", "info"] + list(extra)
+    return start_sim(procs, tmp_path, args, prefix.rstrip("-"))
+
+
+def tcp_registration(srv, ep, timeout=10):
+    """(device id, registration) once `ep` is registered."""
+    d = wait_until(lambda: srv.device_by_endpoint(ep), timeout, interval=0.05, what="device %s" % ep)
+    did = d["id"]
+
+    def reg():
+        r = srv.api("GET", "/devices/%d/registration" % did)
+        return r.status_code == 200 and r.json()
+    return did, wait_until(reg, timeout, interval=0.05, what="registration of %s" % ep)
+
+
+def tcp_prefix(tag):
+    return "tcp%s%d-" % (tag, next(_seq))
+
+
+def test_tcp_register_read_write_execute_deregister(srv, procs, tmp_path):
+    require_binaries(LWDM_SIM)
+    prefix = tcp_prefix("rw")
+    ep = prefix + "000001"
+    sim = start_tcp_sim(srv, procs, tmp_path, prefix, extra=["--lifetime", "60"])
+    did, g = tcp_registration(srv, ep)
+    assert g["transport"] == "tcp" and g["secure"] is False and g["binding"] == "T", g
+    assert g["lifetime"] == 60 and g["lwm2mVersion"] == "1.1", g
+    assert_logged(srv, r"ep=%s .*event=registered .*proto=tcp" % re.escape(ep))
+    # Read: the sim's own values, over the device's TCP connection
+    t = time.monotonic()
+    r = op(srv, "GET", did, "/data/3/0")
+    assert r.status_code == 200, r.text
+    assert time.monotonic() - t < 2.0
+    recs = records_by_path(r.json())
+    assert recs["/3/0/0"]["value"] == "lwdm", recs
+    assert recs["/3/0/1"]["value"] == "lwdm-sim", recs
+    assert recs["/3/0/2"]["value"] == ep, recs
+    # several exchanges one after another on the connection (no message ids over TCP)
+    for _ in range(3):
+        r = op(srv, "GET", did, "/data/3/0/2")
+        assert r.status_code == 200 and r.json()["value"] == ep, r.text
+    # Write, read back
+    r = op(srv, "PUT", did, "/data/3/0/14", {"value": "+05:00"})
+    assert r.status_code == 200 and r.json()["code"] == "2.04", r.text
+    r = op(srv, "GET", did, "/data/3/0/14")
+    assert r.status_code == 200 and r.json()["value"] == "+05:00", r.text
+    # Execute: Registration Update Trigger -> the sim sends an Update on the same connection
+    since = srv.api("GET", "/events?format=json&since=0&device=%d" % did, expect=200).json()["next"]
+    r = op(srv, "POST", did, "/data/1/0/8")
+    assert r.status_code == 200 and r.json()["code"] == "2.04", r.text
+    evs = wait_events(srv, did, ["update"], since=since)
+    assert any(e["type"] == "update" for e in evs), evs
+    assert registration(srv, did)["address"] == g["address"]      # the same connection
+    # Observe: the sim's clock (/3/0/13) notifies every second over the connection; Cancel
+    r = op(srv, "POST", did, "/data/3/0/13/observe")
+    assert r.status_code == 200 and r.json().get("observing") is True, r.text
+
+    def notes():
+        return srv.api("GET", "/devices/%d/notifications?path=/3/0/13" % did, expect=200).json()["items"]
+    wait_until(lambda: len(notes()) >= 2, 6, what="two notifications of /3/0/13")
+    r = op(srv, "DELETE", did, "/data/3/0/13/observe")
+    assert r.status_code == 200, r.text
+    time.sleep(0.6)                                  # a notification already on its way
+    n = len(notes())
+    time.sleep(2.2)
+    assert len(notes()) == n, "notifications after the cancel"
+    # De-register (the sim de-registers when it stops)
+    sim.send_signal(signal.SIGTERM)
+    rc, out, err = wait_sim(sim, timeout=20)
+    assert rc == 0 and "summary: 1 registered, 0 failed" in out, out + err[-2000:]
+    registration(srv, did, expect=404)
+    evs = wait_events(srv, did, ["deregistration"], since=since)
+    assert any(e["type"] == "deregistration" for e in evs), evs
+    assert_logged(srv, r"ep=%s .*event=deregistered" % re.escape(ep))
+
+
+def test_tls_psk_register_and_wrong_key_refused(srv, procs, tmp_path):
+    require_binaries(LWDM_SIM)
+    prefix = tcp_prefix("tls")
+    ep = prefix + "000001"
+    srv.api("POST", "/devices", {"endpoint": ep, "managementCredentials": {
+        "securityMode": "psk", "pskIdentity": ep, "psk": TCP_KEY}}, expect=201)
+    sim = start_tcp_sim(srv, procs, tmp_path, prefix, scheme="coaps+tcp", extra=["--psk-key", TCP_KEY])
+    did, g = tcp_registration(srv, ep)
+    assert g["transport"] == "tcp" and g["secure"] is True and g["binding"] == "T", g
+    assert_logged(srv, r"ep=%s .*event=registered .*secure=1 .*proto=tls" % re.escape(ep))
+    r = op(srv, "GET", did, "/data/3/0/2")
+    assert r.status_code == 200 and r.json()["value"] == ep, r.text
+    sim.send_signal(signal.SIGTERM)
+    rc, out, err = wait_sim(sim, timeout=20)
+    assert rc == 0, out + err[-2000:]
+
+    # the same device with a wrong key: refused in the TLS handshake, never registered
+    bad = start_tcp_sim(srv, procs, tmp_path, prefix, scheme="coaps+tcp",
+                        extra=["--psk-key", "00" + TCP_KEY[2:], "--duration", "4", "--timeout", "3"])
+    rc, out, err = wait_sim(bad, timeout=20)
+    assert rc == 1 and "summary: 0 registered, 1 failed" in out, out + err[-2000:]
+    assert re.search(r"ep=%s state=failed" % re.escape(ep), out), out
+    registration(srv, did, expect=404)
+    # an identity lwdm does not know is refused too (fatal alert at once)
+    stranger = start_tcp_sim(srv, procs, tmp_path, tcp_prefix("tlsx"), scheme="coaps+tcp",
+                             extra=["--psk-key", TCP_KEY, "--duration", "3", "--timeout", "2"])
+    rc, out, err = wait_sim(stranger, timeout=20)
+    assert rc == 1 and "summary: 0 registered, 1 failed" in out, out + err[-2000:]
+    assert_logged(srv, r"event=handshake-refused reason=\"unknown PSK identity\"")
+
+
+def test_tcp_connection_closed_503_registration_stays(srv, procs, tmp_path):
+    require_binaries(LWDM_SIM)
+    prefix = tcp_prefix("gone")
+    ep = prefix + "000001"
+    sim = start_tcp_sim(srv, procs, tmp_path, prefix, extra=["--lifetime", "8"])
+    did, g = tcp_registration(srv, ep)
+    r = op(srv, "GET", did, "/data/3/0/0")
+    assert r.status_code == 200 and r.json()["value"] == "lwdm", r.text
+    sim.kill()                                  # the connection closes (no De-register)
+    sim.wait(timeout=5)
+    assert_logged(srv, r"ep=%s event=connection-closed" % re.escape(ep))
+    # every operation answers 503 at once, none waits for its timeout
+    for method, sub, body in (("GET", "/data/3/0/0", None), ("PUT", "/data/3/0/14", {"value": "+01:00"}),
+                              ("POST", "/data/3/0/4", None)):
+        t = time.monotonic()
+        b = problem(op(srv, method, did, sub, body, timeout_s=5), 503)
+        assert time.monotonic() - t < 1.5, (method, sub)
+        assert "offline" in b["detail"] and "TCP" in b["detail"], b
+    # the registration stays until its lifetime runs out
+    g2 = registration(srv, did)
+    assert g2["location"] == g["location"] and g2["transport"] == "tcp", g2
+    wait_until(lambda: srv.api("GET", "/devices/%d/registration" % did).status_code == 404, 15,
+               what="expiry of the registration")
+    assert_logged(srv, r"ep=%s event=expired" % re.escape(ep))
+
+
+def test_tcp_queue_mode_request_waits_for_new_connection(srv, procs, tmp_path):
+    """A queue-mode device over TCP closes its connection when it sleeps; a request
+    then is queued (202) and sent on the new connection its next Update comes on."""
+    require_binaries(LWDM_SIM)
+    prefix = tcp_prefix("q")
+    ep = prefix + "000001"
+    start_tcp_sim(srv, procs, tmp_path, prefix,
+                  extra=["--lifetime", "60", "--queue", "--awake-ms", "300", "--update-interval", "5"])
+    did, g = tcp_registration(srv, ep)
+    assert g["queueMode"] is True and g["transport"] == "tcp", g
+    assert_logged(srv, r"ep=%s event=connection-closed" % re.escape(ep))    # asleep
+    time.sleep(1.1)                                                          # lwdm's awake window (1 s)
+    r = op(srv, "GET", did, "/data/3/0/2")
+    assert r.status_code == 202, r.text
+    rid = r.json()["requestId"]
+
+    def done():
+        s = srv.api("GET", "/devices/%d/requests/%d" % (did, rid), expect=200).json()
+        return s["status"] in ("done", "failed", "expired") and s
+    st = wait_until(done, 12, what="queued request done")
+    assert st["status"] == "done" and st["result"]["value"] == ep, st
+    g2 = registration(srv, did)
+    assert g2["location"] == g["location"] and g2["address"] != g["address"], (g, g2)   # a new connection
+
+
+def test_tcp_off_refuses_tcp(procs, tmp_path):
+    require_binaries(LWDM, LWDM_SIM)
+    s = Lwdm(procs, tmp_path, args=["--accept-unknown", "on", "--tcp", "off"], log_level="info").start()
+    assert "tcp=0 tls=0" in s.ready_line, s.ready_line
+    assert "coap+tcp://" not in s.stdout() and "coaps+tcp://" not in s.stdout(), s.stdout()
+    for name in ("coap", "coaps", "bs_coap", "bs_coaps"):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", s.ports[name]), timeout=2).close()
+    p = start_sim(procs, tmp_path, [LWDM_SIM, "register", "--server", "coap+tcp://127.0.0.1:%d" % s.ports["coap"],
+                                    "--count", "1", "--prefix", "tcpoff-", "--duration", "3", "--timeout", "2"],
+                  "sim-tcpoff")
+    rc, out, err = wait_sim(p, timeout=20)
+    assert rc == 1 and "summary: 0 registered, 1 failed" in out, out + err[-2000:]
+    assert "refused" in out or "failed" in out, out
+    assert s.device_by_endpoint("tcpoff-000001") is None
+    # UDP is unaffected
+    p = start_sim(procs, tmp_path, [LWDM_SIM, "register", "--server", "coap://127.0.0.1:%d" % s.ports["coap"],
+                                    "--count", "1", "--prefix", "udpon-", "--duration", "1"], "sim-udpon")
+    rc, out, err = wait_sim(p, timeout=20)
+    assert rc == 0 and "summary: 1 registered" in out, out + err[-2000:]
+    assert s.stop() == 0
+
+
+def test_tcp_on_by_default_banner_and_listeners(srv):
+    assert "tcp=1 tls=1" in srv.ready_line, srv.ready_line
+    out = srv.stdout()
+    for scheme, name in (("coap+tcp", "coap"), ("coaps+tcp", "coaps"), ("coap+tcp", "bs_coap"),
+                         ("coaps+tcp", "bs_coaps")):
+        assert "%s://127.0.0.1:%d" % (scheme, srv.ports[name]) in out, out
+        socket.create_connection(("127.0.0.1", srv.ports[name]), timeout=2).close()

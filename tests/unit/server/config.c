@@ -38,7 +38,34 @@ static void test_defaults(void **state)
     assert_int_equal(c.bs_coap_port, 5693);
     assert_int_equal(c.bs_coaps_port, 5694);
     assert_int_equal(c.accept_unknown, -1);
+    assert_int_equal(c.tcp, 1); /* CoAP over TCP/TLS on the same ports */
     assert_string_equal(c.public_host, "127.0.0.1");
+}
+
+static void test_tcp_flag(void **state)
+{
+    (void)state;
+    lwdm_config_t c;
+    char err[256];
+    unsetenv("LWDM_TCP");
+    assert_int_equal(parse(&c, err, 2, "--tcp", "off"), 0);
+    assert_int_equal(c.tcp, 0);
+    assert_int_equal(parse(&c, err, 1, "--tcp=on"), 0);
+    assert_int_equal(c.tcp, 1);
+    setenv("LWDM_TCP", "false", 1);
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.tcp, 0);
+    assert_int_equal(parse(&c, err, 2, "--tcp", "yes"), 0); /* the flag wins */
+    assert_int_equal(c.tcp, 1);
+    setenv("LWDM_TCP", "sometimes", 1);
+    assert_int_equal(parse(&c, err, 0), -1);
+    assert_non_null(strstr(err, "LWDM_TCP"));
+    unsetenv("LWDM_TCP");
+    assert_int_equal(parse(&c, err, 2, "--tcp", "2"), -1);
+    assert_non_null(strstr(err, "--tcp"));
+    assert_int_equal(parse(&c, err, 1, "--tcp"), -1);
+    assert_non_null(strstr(lwdm_config_usage(), "--tcp on|off"));
+    assert_non_null(strstr(lwdm_config_usage(), "LWDM_TCP"));
 }
 
 static void test_flags_and_env(void **state)
@@ -94,6 +121,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_flags_and_env),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_tcp_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

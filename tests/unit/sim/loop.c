@@ -4,7 +4,10 @@
  * integration test would drive it next to lwdm. Checks what the server
  * sees: Register query and payload, Updates (periodic and asked for),
  * Observe answers and notifications (sequence, CON/NON, RST cancels), queue
- * mode (sleep, a new session for the Update), De-register on sim_stop. */
+ * mode (sleep, a new session for the Update), De-register on sim_stop;
+ * CoAP over TCP and TLS-PSK (RFC 8323): binding T, requests one after another
+ * on one connection (every message id is 0 there), a closed connection
+ * replaced by a new one for the next Update. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,11 +136,28 @@ static coap_response_t on_response(coap_session_t *s, const coap_pdu_t *sent, co
     return COAP_RESPONSE_OK;
 }
 
-static void srv_start(void)
+static const uint8_t k_psk[] = "0123456789abcdef";
+
+static const coap_bin_const_t *srv_psk(coap_bin_const_t *identity, coap_session_t *s, void *arg)
+{
+    (void)s;
+    (void)arg;
+    static coap_bin_const_t key = {16, k_psk};
+    return identity->length == 10 && !memcmp(identity->s, "sim-000001", 10) ? &key : NULL; /* identity = endpoint */
+}
+
+static void srv_start_proto(coap_proto_t proto)
 {
     memset(&g_srv, 0, sizeof g_srv);
     g_srv.ctx = coap_new_context(NULL);
     assert_non_null(g_srv.ctx);
+    if (proto == COAP_PROTO_TLS) {
+        coap_dtls_spsk_t sp;
+        memset(&sp, 0, sizeof sp);
+        sp.version = COAP_DTLS_SPSK_SETUP_VERSION;
+        sp.validate_id_call_back = srv_psk;
+        assert_true(coap_context_set_psk2(g_srv.ctx, &sp));
+    }
     coap_register_response_handler(g_srv.ctx, on_response);
     coap_resource_t *rd = coap_resource_init(coap_make_str_const("rd"), 0);
     coap_register_handler(rd, COAP_REQUEST_POST, on_rd);
@@ -154,13 +174,15 @@ static void srv_start(void)
         a.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         a.addr.sin.sin_port = htons((uint16_t)port);
         a.size = sizeof a.addr.sin;
-        if (coap_new_endpoint(g_srv.ctx, &a, COAP_PROTO_UDP)) {
+        if (coap_new_endpoint(g_srv.ctx, &a, proto)) {
             g_srv.port = port;
             return;
         }
     }
     fail_msg("no free port");
 }
+
+static void srv_start(void) { srv_start_proto(COAP_PROTO_UDP); }
 
 static void srv_stop(void)
 {
@@ -276,15 +298,17 @@ static void status(runner_t *r, sim_status_t *st)
     *st = c.st;
 }
 
-static void start_runner(runner_t *r, sim_config_t *cfg)
+static void start_runner_scheme(runner_t *r, sim_config_t *cfg, const char *scheme)
 {
     char uri[64];
-    snprintf(uri, sizeof uri, "coap://127.0.0.1:%d", g_srv.port);
+    snprintf(uri, sizeof uri, "%s://127.0.0.1:%d", scheme, g_srv.port);
     cfg->dm_server_uri = uri;
     memset(r, 0, sizeof *r);
     assert_int_equal(sim_new(cfg, &r->sim), 0);
     assert_int_equal(pthread_create(&r->th, NULL, run_sim, r), 0);
 }
+
+static void start_runner(runner_t *r, sim_config_t *cfg) { start_runner_scheme(r, cfg, "coap"); }
 
 static void stop_runner(runner_t *r)
 {
@@ -410,6 +434,81 @@ static void test_queue_mode(void **state)
     srv_stop();
 }
 
+/* CoAP over TCP (and TLS-PSK): the sim connects, registers with binding T,
+ * answers requests sent one after another on the connection (message id 0
+ * each time: not mistaken for retransmissions), notifies, and after the
+ * server closed the connection sends its next Update on a new one. */
+static void tcp_case(coap_proto_t proto)
+{
+    srv_start_proto(proto);
+    sim_config_t cfg;
+    sim_config_init(&cfg);
+    cfg.count = 1;
+    cfg.lifetime_s = 60;
+    cfg.update_interval_ms = 400;
+    cfg.tick_ms = 0;
+    if (proto == COAP_PROTO_TLS) {
+        cfg.psk_key = k_psk;
+        cfg.psk_key_len = 16;
+    }
+    runner_t r;
+    start_runner_scheme(&r, &cfg, proto == COAP_PROTO_TLS ? "coaps+tcp" : "coap+tcp");
+    RUN_UNTIL(g_srv.registers == 1);
+    assert_string_equal(g_srv.reg_query, "ep=sim-000001&lt=60&lwm2m=1.1&b=T");
+    assert_int_equal(coap_session_get_proto(g_srv.sess), proto);
+    sim_status_t st;
+    RUN_UNTIL((status(&r, &st), st.state == SIM_OK));
+    assert_string_equal(st.location, "/rd/7");
+
+    srv_get("3/0/9", -1, LWM2M_CF_TEXT);
+    RUN_UNTIL(g_srv.answer_code);
+    assert_int_equal(g_srv.answer_code, C(2, 5));
+    assert_string_equal(g_srv.answer, "100");
+    srv_get("3/0/0", -1, LWM2M_CF_TEXT);
+    RUN_UNTIL(g_srv.answer_code);
+    assert_int_equal(g_srv.answer_code, C(2, 5));
+    assert_string_equal(g_srv.answer, "lwdm");
+    srv_get("3/0/9", 0, LWM2M_CF_TEXT);
+    RUN_UNTIL(g_srv.answer_code);
+    assert_int_equal(g_srv.answer_code, C(2, 5));
+    assert_true(g_srv.answer_obs >= 0);
+    assert_int_equal(set_battery(&r, 42), 0);
+    RUN_UNTIL(g_srv.notes == 1);
+    assert_string_equal(g_srv.note_payload[0], "42");
+
+    /* the server closes the connection: the observation ends with it, and
+     * the next Update connects again */
+    RUN_UNTIL(g_srv.updates >= 1);
+    int ups = g_srv.updates;
+    assert_int_equal(g_srv.sessions, 1);
+    coap_session_disconnected(g_srv.sess, COAP_NACK_NOT_DELIVERABLE);
+    RUN_UNTIL(g_srv.updates > ups);
+    assert_int_equal(g_srv.sessions, 2);
+    RUN_UNTIL((status(&r, &st), st.observations == 0));
+    assert_true(st.registered);
+    assert_int_equal(st.registrations, 1);
+
+    stop_runner(&r);
+    assert_int_equal(g_srv.deletes, 1);
+    srv_stop();
+}
+
+static void test_tcp(void **state)
+{
+    (void)state;
+    if (!coap_tcp_is_supported())
+        skip();
+    tcp_case(COAP_PROTO_TCP);
+}
+
+static void test_tls_psk(void **state)
+{
+    (void)state;
+    if (!coap_tls_is_supported())
+        skip();
+    tcp_case(COAP_PROTO_TLS);
+}
+
 int main(void)
 {
     coap_startup();
@@ -417,6 +516,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_register_observe_notify),
         cmocka_unit_test(test_queue_mode),
+        cmocka_unit_test(test_tcp),
+        cmocka_unit_test(test_tls_psk),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     coap_cleanup();
