@@ -45,12 +45,22 @@ function freeUdp() {
     s.bind(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
   });
 }
+function tcpFree(port) {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+}
+// CoAP ports must be free for UDP and for TCP: lwdm also listens for CoAP over
+// TCP/TLS on the same numbers (--tcp on) and will not start if one is taken.
 export async function freePorts() {
   const seen = new Set();
   const out = { http: await freeTcp() };
+  seen.add(out.http);
   for (const k of ['coap', 'coaps', 'bsCoap', 'bsCoaps']) {
     let p;
-    do { p = await freeUdp(); } while (seen.has(p));
+    do { p = await freeUdp(); } while (seen.has(p) || !(await tcpFree(p)));
     seen.add(p);
     out[k] = p;
   }
