@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -207,38 +206,26 @@ static const coap_bin_const_t *psk_for_identity(coap_bin_const_t *identity, coap
     return &out; /* libcoap copies it */
 }
 
-/* Picks a free port of socket `type` on addr (SOCK_DGRAM for CoAP). */
-static int free_port(const char *addr, int type)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, type, 0);
-    if (fd < 0)
-        return -1;
-    socklen_t len = sizeof sa;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-/* true when `port` can be bound right now with socket `type` on addr */
-static bool port_is_free(const char *addr, int type, int port)
+/* Binds a socket of `type` to addr:port (port 0: any free one) and closes it
+ * again: the port it got, or -1 when the port cannot be bound right now. TCP
+ * probes use SO_REUSEADDR, as libcoap binds its listening sockets. */
+static int probe_port(const char *addr, int type, int port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int fd = socket(AF_INET, type, 0);
     if (fd < 0)
-        return false;
+        return -1;
     int one = 1;
-    if (type == SOCK_STREAM) /* as libcoap binds its listening sockets */
+    if (type == SOCK_STREAM)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    socklen_t len = sizeof sa;
+    int got = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        got = ntohs(sa.sin_port);
     close(fd);
-    return ok;
+    return got;
 }
 
 /* A port of 0 is replaced by a free UDP port that is also free for TCP when
@@ -252,13 +239,13 @@ static int resolve_port(const lwdm_config_t *c, int configured, const uint16_t *
     }
     int p = configured;
     for (int tries = 0; configured == 0 && tries < 64; tries++) {
-        p = free_port(c->coap_addr, SOCK_DGRAM);
+        p = probe_port(c->coap_addr, SOCK_DGRAM, 0);
         if (p <= 0)
             return -1;
         bool dup = false;
         for (size_t i = 0; i < ntaken; i++)
             dup = dup || taken[i] == p;
-        if (!dup && (!c->tcp || port_is_free(c->coap_addr, SOCK_STREAM, p)))
+        if (!dup && (!c->tcp || probe_port(c->coap_addr, SOCK_STREAM, p) == p))
             break;
         p = -1;
     }
@@ -326,80 +313,49 @@ static int add_tcp_endpoints(lwdm_server_t *s, char *err, size_t errlen)
     return 0;
 }
 
-/* The listening TCP sockets of our TCP/TLS endpoints, found like the UDP ones
- * below: TCP_NODELAY on them (libcoap does not set it; without it a response
- * followed by a request on one connection stalled ~41 ms in Nagle's delay,
- * LIBCOAP.md), which the connections they accept inherit. Not added to eps[]:
- * coap_drain() repeats only datagram sockets' events. */
-static void set_listen_nodelay(lwdm_server_t *s)
+/* Finds the sockets libcoap opened for our endpoints by their local port
+ * (libcoap 4.3.1 does not expose them) and tunes them:
+ * - UDP: remembered in eps[] for coap_drain(), and a 4 MB receive buffer (a
+ *   fleet's Updates arrive in bursts; ~256 datagrams fit the default one; the
+ *   kernel caps it at net.core.rmem_max unless we may force it);
+ * - listening TCP: TCP_NODELAY, which accepted connections inherit (libcoap
+ *   sets none; without it a response followed by a request on one connection
+ *   stalled ~41 ms in Nagle's delay, LIBCOAP.md). */
+static void tune_endpoint_sockets(lwdm_server_t *s)
 {
-    if (!s->tcp && !s->tls)
-        return;
     uint16_t ports[4] = {s->coap_port, s->coaps_port, s->bs_coap_port, s->bs_coaps_port};
     DIR *d = opendir("/proc/self/fd");
     if (!d)
         return;
     struct dirent *e;
-    int n = 0;
     while ((e = readdir(d))) {
         int fd = atoi(e->d_name);
         int type = 0, listening = 0;
         socklen_t tl = sizeof type, ll = sizeof listening;
         struct sockaddr_storage sa;
         socklen_t sl = sizeof sa;
-        if (fd <= 2 || fd == dirfd(d) || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
-            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) != 0 || !listening ||
-            getsockname(fd, (struct sockaddr *)&sa, &sl) != 0 ||
-            (sa.ss_family != AF_INET && sa.ss_family != AF_INET6))
-            continue;
-        uint16_t port = sa.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&sa)->sin_port)
-                                                : ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-        for (int i = 0; i < 4; i++)
-            if (port && ports[i] == port) {
-                int one = 1;
-                if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
-                    n++;
-                break;
-            }
-    }
-    closedir(d);
-    LOGD("server", "event=tcp-nodelay listening_sockets=%d", n);
-}
-
-/* The UDP sockets libcoap opened for our endpoints, found by their local
- * port (libcoap 4.3.1 does not expose them); coap_drain() needs them. */
-static void find_endpoint_fds(lwdm_server_t *s)
-{
-    uint16_t ports[4] = {s->coap_port, s->coaps_port, s->bs_coap_port, s->bs_coaps_port};
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) && s->neps < 4) {
-        int fd = atoi(e->d_name);
-        int type = 0;
-        socklen_t tl = sizeof type;
-        struct sockaddr_storage sa;
-        socklen_t sl = sizeof sa;
-        if (fd <= 2 || fd == dirfd(d) || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_DGRAM ||
+        if (fd <= 2 || fd == dirfd(d) || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 ||
             getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
             continue;
         uint16_t port = sa.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&sa)->sin_port)
                         : sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port)
                                                    : 0;
+        bool ours = false;
         for (int i = 0; i < 4; i++)
-            if (port && ports[i] == port) {
-                s->eps[s->neps].fd = fd;
-                s->eps[s->neps].burst = 4;
-                /* a fleet's Updates arrive in bursts: ~256 datagrams fit the
-                 * default receive buffer; ask for 4 MB (the kernel caps it at
-                 * net.core.rmem_max unless we may force it) */
-                int rcv = 4 << 20;
-                if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
-                    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
-                s->neps++;
-                break;
-            }
+            ours = ours || (port && ports[i] == port);
+        if (!ours)
+            continue;
+        int one = 1, rcv = 4 << 20;
+        if (type == SOCK_DGRAM && s->neps < 4) {
+            s->eps[s->neps].fd = fd;
+            s->eps[s->neps].burst = 4;
+            s->neps++;
+            if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+        } else if (type == SOCK_STREAM && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) == 0 &&
+                   listening) {
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
     }
     closedir(d);
 }
@@ -419,7 +375,7 @@ static void find_endpoint_fds(lwdm_server_t *s)
  *
  * An event's data.ptr is libcoap's coap_socket_t, whose first member is the
  * fd (include/coap3/coap_io_internal.h, 4.3.1); only an fd found among our
- * endpoints' sockets by find_endpoint_fds() is repeated, anything else is
+ * endpoints' sockets by tune_endpoint_sockets() is repeated, anything else is
  * passed on once, as coap_io_process() would. */
 static void coap_drain(lwdm_server_t *s, int cfd)
 {
@@ -591,8 +547,7 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
         add_endpoint(s, s->bs_coap_port, COAP_PROTO_UDP, err, errlen) ||
         add_endpoint(s, s->bs_coaps_port, COAP_PROTO_DTLS, err, errlen) || add_tcp_endpoints(s, err, errlen))
         goto fail;
-    find_endpoint_fds(s);
-    set_listen_nodelay(s);
+    tune_endpoint_sockets(s);
     bs_server_config_t bc = {.coap = s->coap,
                              .db = s->db,
                              .timers = &s->timers,

@@ -1497,8 +1497,7 @@ static int setup_device(sim_t *sim, const sim_config_t *cfg, size_t i)
         return -EINVAL;
     }
     bool bs_psk = sim->server_uri && proto_secure(sim->proto);
-    bool dm_psk = sim->dm_server_uri && (strncmp(sim->dm_server_uri, "coaps://", 8) == 0 ||
-                                         strncmp(sim->dm_server_uri, "coaps+tcp://", 12) == 0);
+    bool dm_psk = sim->dm_server_uri && proto_secure(sim->dm_proto);
     if (bs_psk || dm_psk) {
         char id[SIM_ID_MAX];
         if (cfg->psk_identity_prefix) {
@@ -1782,11 +1781,9 @@ int sim_step(sim_t *sim, int timeout_ms)
             if (read(sim->efd, &cnt, sizeof cnt) < 0) { /* EAGAIN: drained already */
             }
             calls = true;
-            continue;
+        } else {
+            io = true; /* libcoap's epoll fd */
         }
-        if (evs[k].data.fd == sim->tfd)
-            continue;
-        io = true;
     }
     if (tick) /* the retransmission-timer fix, cache expiry */
         coap_io_process(sim->ctx, COAP_IO_NO_WAIT);

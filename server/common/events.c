@@ -149,30 +149,28 @@ static bool render(entry_t *e, int64_t at_ms, const char *type, int64_t device_i
 }
 
 /* Appends rendered events under one lock and wakes the readers once (a loop
- * pass publishes its events together). Returns the last sequence number. */
+ * pass publishes its events together). Takes es[]' contents: the entries the
+ * ring drops are swapped into es[] and freed after the lock. Returns the last
+ * sequence number. */
 static uint64_t append(events_t *ev, entry_t *es, size_t n)
 {
     if (!n)
         return 0;
-    entry_t *old = malloc(n * sizeof *old);
     pthread_mutex_lock(&ev->lock);
     uint64_t seq = 0;
     for (size_t i = 0; i < n; i++) {
         seq = ev->next_seq++;
         entry_t *slot = &ev->ring[seq % ev->cap];
-        if (old)
-            old[i] = *slot;
-        else
-            entry_clear(slot); /* no memory to defer the frees: free under the lock */
+        entry_t old = *slot;
         *slot = es[i];
+        es[i] = old;
     }
     atomic_store(&ev->last, seq);
     if (ev->seq_waiters) /* nobody waiting for events (no stream open): no wake-up */
         pthread_cond_broadcast(&ev->cond);
     pthread_mutex_unlock(&ev->lock);
-    for (size_t i = 0; old && i < n; i++)
-        entry_clear(&old[i]);
-    free(old);
+    for (size_t i = 0; i < n; i++)
+        entry_clear(&es[i]);
     return seq;
 }
 

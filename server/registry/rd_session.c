@@ -395,22 +395,17 @@ void rd_session_start(rd_t *rd, rd_reg_t *r, bool is_register)
         const db_task_t *t = &cands[i].task;
         sched_task_t st = task_sched_settings(t);
         sched_report_t rep = sched_report_parse(cands[i].status[0] ? cands[i].status : NULL);
-        if (idle && rep == SCHED_REPORT_IN_PROGRESS) {
+        char err[320];
+        task_prog_t *pe = task_cache_get(cache(rd), t, err, sizeof err);
+        if (rep == SCHED_REPORT_IN_PROGRESS || (pe && task_runs_in(pe->prog, TR_SESSION_MANAGEMENT)))
             idle = false;
-        } else if (idle) {
-            char perr[320];
-            task_prog_t *pq = task_cache_get(cache(rd), t, perr, sizeof perr);
-            if (pq && task_runs_in(pq->prog, TR_SESSION_MANAGEMENT))
-                idle = false;
-            task_cache_release(cache(rd), pq);
-        }
         /* cheap rules first (fits and condition assumed) */
         sched_decision_t d = sched_decide_in(&st, rep, cands[i].started_at, is_register ? SCHED_REGISTER : SCHED_UPDATE,
                                              now, true, true);
-        if (d != SCHED_RUN)
+        if (d != SCHED_RUN) {
+            task_cache_release(cache(rd), pe);
             continue;
-        char err[320];
-        task_prog_t *pe = task_cache_get(cache(rd), t, err, sizeof err);
+        }
         if (!pe) {
             LOGE("tasks", "ep=%s task_id=%" PRId64 " event=invalid-config reason=\"%s\"", r->endpoint, t->id, err);
             continue;
