@@ -25,10 +25,14 @@ static const char SQL_START[] =
     " summary = '', variables_json = '{}', runs = runs + 1, session_kind = ?3, updated_at = ?4"
     " RETURNING id";
 static const char SQL_LOG_CLEAR[] = "DELETE FROM task_log WHERE report_id = ?1";
+/* A line's seq is read first, then the line inserted: an INSERT ... SELECT
+ * that reads task_log itself makes SQLite stage the row in a temporary
+ * b-tree, which cost more than the insert. No row: the report is gone. */
+static const char SQL_LOG_NEXT[] =
+    "SELECT ifnull((SELECT max(seq) FROM task_log WHERE report_id = ?1), 0) + 1 FROM task_reports WHERE id = ?1";
 static const char SQL_LOG_ADD[] =
     "INSERT INTO task_log (report_id, seq, at, level, step, sent, received, code, message)"
-    " SELECT ?1, ifnull((SELECT max(seq) FROM task_log WHERE report_id = ?1), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
-    " WHERE EXISTS (SELECT 1 FROM task_reports WHERE id = ?1)";
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 static const char SQL_FINISH[] =
     "UPDATE task_reports SET status = ?2, summary = ?3, variables_json = ifnull(?4, variables_json),"
     " finished_at = CASE WHEN ?2 = 'IN_PROGRESS' THEN NULL ELSE ?5 END, updated_at = ?5 WHERE id = ?1";
@@ -168,21 +172,28 @@ int db_report_start(db_t *db, int64_t task_id, int64_t device_id, const char *se
 int db_report_log(db_t *db, int64_t report_id, int64_t at_ms, const char *level, const char *step, const char *sent,
                   const char *received, const char *code, const char *message)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_LOG_ADD);
+    sqlite3_stmt *st = db_stmt(db, SQL_LOG_NEXT);
     if (!st)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, report_id);
-    sqlite3_bind_int64(st, 2, at_ms);
-    sqlite3_bind_text(st, 3, level ? level : "info", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, step ? step : "", -1, SQLITE_TRANSIENT);
-    db_bind_text_or_null(st, 5, sent);
-    db_bind_text_or_null(st, 6, received);
-    db_bind_text_or_null(st, 7, code);
-    sqlite3_bind_text(st, 8, message ? message : "", -1, SQLITE_TRANSIENT);
-    int rc = db_step_done(st);
-    if (rc == SQLITE_OK && sqlite3_changes(db->h) == 0)
-        rc = SQLITE_NOTFOUND;
-    return rc;
+    int rc = sqlite3_step(st);
+    int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
+    st = db_stmt(db, SQL_LOG_ADD);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, report_id);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_int64(st, 3, at_ms);
+    sqlite3_bind_text(st, 4, level ? level : "info", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, step ? step : "", -1, SQLITE_STATIC);
+    db_bind_text_or_null(st, 6, sent);
+    db_bind_text_or_null(st, 7, received);
+    db_bind_text_or_null(st, 8, code);
+    sqlite3_bind_text(st, 9, message ? message : "", -1, SQLITE_STATIC);
+    return db_step_done(st);
 }
 
 int db_report_finish(db_t *db, int64_t report_id, const char *status, const char *summary, const char *variables_json,

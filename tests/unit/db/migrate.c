@@ -59,6 +59,41 @@ static void test_fresh_db_migration_is_atomic(void **state)
     db_close(&db);
 }
 
+/* 0004 rebuilds task_log as a WITHOUT ROWID table: a database made before it
+ * keeps its log lines, in order, and loses the unused (report_id, at) index. */
+static void test_task_log_compact_keeps_lines(void **state)
+{
+    tdb_t *t = *state;
+    /* the shape 0002 created, with lines in it, and 0004 not yet applied */
+    tdb_exec(t->db, "DROP TABLE task_log");
+    tdb_exec(t->db, "CREATE TABLE task_log (report_id INTEGER NOT NULL REFERENCES task_reports(id) ON DELETE CASCADE,"
+                    " seq INTEGER NOT NULL, at INTEGER NOT NULL, level TEXT NOT NULL DEFAULT 'info',"
+                    " step TEXT NOT NULL DEFAULT '', sent TEXT, received TEXT, code TEXT,"
+                    " message TEXT NOT NULL DEFAULT '', PRIMARY KEY (report_id, seq))");
+    tdb_exec(t->db, "CREATE INDEX task_log_report_at ON task_log(report_id, at)");
+    tdb_exec(t->db, "DELETE FROM schema_migrations WHERE name = '0004_task_log_compact.sql'");
+    tdb_exec(t->db, "INSERT INTO groups (id, domain, name, created_at, updated_at) VALUES (900, '/', 'g900', 0, 0)");
+    tdb_exec(t->db, "INSERT INTO tasks (id, domain, group_id, name, created_at, updated_at) VALUES (900, '/', 900, 't', 0, 0)");
+    tdb_exec(t->db, "INSERT INTO devices (id, domain, endpoint, created_at, updated_at) VALUES (900, '/', 'ep900', 0, 0)");
+    tdb_exec(t->db, "INSERT INTO task_reports (id, task_id, device_id, updated_at) VALUES (900, 900, 900, 0)");
+    tdb_exec(t->db, "INSERT INTO task_log (report_id, seq, at, step, sent, received, message) VALUES"
+                    " (900, 2, 20, 's2', 'write /0', '2.04', 'second'), (900, 1, 10, 's1', 'GET /', '2.05', 'first')");
+    char err[256] = "";
+    int applied = -1;
+    assert_int_equal(db_migrate(t->db, &applied, err, sizeof err), SQLITE_OK);
+    assert_int_equal(applied, 1);
+    assert_int_equal(tdb_int(t->db, "SELECT count(*) FROM task_log WHERE report_id = 900"), 2);
+    assert_int_equal(tdb_int(t->db, "SELECT at FROM task_log WHERE report_id = 900 ORDER BY seq LIMIT 1"), 10);
+    assert_int_equal(tdb_int(t->db, "SELECT count(*) FROM task_log WHERE report_id = 900 AND seq = 2 AND step = 's2'"
+                                    " AND sent = 'write /0' AND received = '2.04' AND message = 'second'"),
+                     1);
+    assert_int_equal(tdb_int(t->db, "SELECT count(*) FROM sqlite_master WHERE name = 'task_log_report_at'"), 0);
+    assert_int_equal(tdb_int(t->db, "SELECT count(*) FROM sqlite_master WHERE name = 'task_log' AND sql LIKE '%WITHOUT ROWID%'"), 1);
+    /* the foreign key still cascades */
+    tdb_exec(t->db, "DELETE FROM task_reports WHERE id = 900");
+    assert_int_equal(tdb_int(t->db, "SELECT count(*) FROM task_log WHERE report_id = 900"), 0);
+}
+
 static void test_key_env(void **state)
 {
     tdb_t *t = *state;
@@ -187,6 +222,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrations_once, tdb_setup, tdb_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_migration_refused, tdb_setup, tdb_teardown),
         cmocka_unit_test_setup_teardown(test_pragmas, tdb_setup, tdb_teardown),
+        cmocka_unit_test_setup_teardown(test_task_log_compact_keeps_lines, tdb_setup, tdb_teardown),
         cmocka_unit_test(test_fresh_db_migration_is_atomic),
         cmocka_unit_test_setup_teardown(test_key_env, tdb_setup, tdb_teardown),
         cmocka_unit_test_setup_teardown(test_key_file, tdb_setup, tdb_teardown),
