@@ -1,14 +1,18 @@
 /* Live events bus; see events.h for the contract.
  *
  * The ring is an array of `cap` slots indexed by seq % cap; it holds the
- * events oldest()..next_seq-1. A slot's event is immutable once published:
- * readers copy its text under the lock, so an overwritten slot is freed by
- * the publisher that evicted it, after the lock is released.
+ * events oldest()..next_seq-1. A slot's event is immutable once published
+ * except for its text, made once under the lock; an overwritten slot is
+ * freed by the publisher that evicted it, after the lock is released.
  *
- * An event is stored as the tail of its JSON text, `"type":...}`, i.e. the
- * object without its leading `{`: the seq is only known under the lock, and
- * a reader prefixes `{"seq":N,`. That keeps the render (json_dumps) out of
- * the critical section.
+ * An event is kept as its fields and its `data` object and rendered to JSON
+ * by the first reader that copies it (under the lock; later readers copy the
+ * cached text). Most events are never read — no stream is open, or the
+ * stream filters them out — so publishing costs no json_dumps. `data` is
+ * owned by the event (jansson's reference counts are atomic, and nothing
+ * modifies a published object). The text is the tail of the JSON object,
+ * `"type":...}` after a `{` that is not stored: the seq is prefixed by the
+ * reader as `{"seq":N,`.
  *
  * Locks: `lock` guards everything but `last`, which mirrors next_seq-1 for
  * lock-free peeks (events_last_seq). The condition variable uses the
@@ -23,11 +27,14 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct {
-    int64_t device_id;
+typedef struct events_entry {
+    int64_t device_id;            /* 0: none */
+    int64_t at_ms;
     char type[EVENTS_TYPE_MAX];
     char *domain;                 /* malloc'd */
-    char *text;                   /* malloc'd "{...}" without seq; the tail starts at text+1 */
+    char *endpoint;               /* malloc'd or NULL */
+    json_t *data;                 /* owned; NULL once rendered */
+    char *text;                   /* malloc'd "{...}" without seq, made by the first reader */
     size_t text_len;
 } entry_t;
 
@@ -52,6 +59,8 @@ static int64_t wall_ms(void)
 static void entry_clear(entry_t *e)
 {
     free(e->domain);
+    free(e->endpoint);
+    json_decref(e->data);
     free(e->text);
     memset(e, 0, sizeof *e);
 }
@@ -111,44 +120,58 @@ static bool type_ok(const char *type)
     return n > 0 && n < EVENTS_TYPE_MAX;
 }
 
-/* Renders one event into *e (no lock held). Takes data. false: dropped. */
-static bool render(entry_t *e, int64_t at_ms, const char *type, int64_t device_id, const char *endpoint,
-                   const char *domain, json_t *data)
+/* Fills *e with an event to publish (no lock held). Takes data. false: dropped. */
+static bool entry_make(entry_t *e, int64_t at_ms, const char *type, int64_t device_id, const char *endpoint,
+                       const char *domain, json_t *data)
 {
     memset(e, 0, sizeof *e);
     if (!type_ok(type)) {
         json_decref(data);
         return false;
     }
-    if (!domain || !*domain)
-        domain = "/";
-    char when[48];
-    format_time(at_ms, when);
-    json_t *o = json_object();
-    if (o) {
-        json_object_set_new(o, "type", json_string(type));
-        json_object_set_new(o, "time", json_string(when));
-        json_object_set_new(o, "deviceId", device_id > 0 ? json_integer(device_id) : json_null());
-        json_object_set_new(o, "endpoint", endpoint ? json_string(endpoint) : json_null());
-        json_object_set_new(o, "domain", json_string(domain));
-        json_object_set_new(o, "data", data ? data : json_object());
-    } else {
-        json_decref(data);
-    }
     e->device_id = device_id > 0 ? device_id : 0;
+    e->at_ms = at_ms;
     snprintf(e->type, sizeof e->type, "%s", type);
-    e->text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    e->domain = strdup(domain);
-    if (!e->text || !e->domain || e->text[0] != '{') {
+    e->domain = strdup(domain && *domain ? domain : "/");
+    e->endpoint = endpoint ? strdup(endpoint) : NULL;
+    e->data = data;
+    if (!e->domain || (endpoint && !e->endpoint)) {
         entry_clear(e);
         return false;
     }
-    e->text_len = strlen(e->text);
     return true;
 }
 
-/* Appends rendered events under one lock and wakes the readers once (a loop
+/* Makes e->text from the event's fields (under the lock, once). */
+static bool entry_render(entry_t *e)
+{
+    if (e->text)
+        return true;
+    char when[48];
+    format_time(e->at_ms, when);
+    json_t *o = json_object();
+    if (!o)
+        return false;
+    json_object_set_new(o, "type", json_string(e->type));
+    json_object_set_new(o, "time", json_string(when));
+    json_object_set_new(o, "deviceId", e->device_id > 0 ? json_integer(e->device_id) : json_null());
+    json_object_set_new(o, "endpoint", e->endpoint ? json_string(e->endpoint) : json_null());
+    json_object_set_new(o, "domain", json_string(e->domain));
+    json_object_set_new(o, "data", e->data ? json_incref(e->data) : json_object());
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text || text[0] != '{') {
+        free(text);
+        return false;
+    }
+    e->text = text;
+    e->text_len = strlen(text);
+    json_decref(e->data);
+    e->data = NULL;
+    return true;
+}
+
+/* Appends events under one lock and wakes the readers once (a loop
  * pass publishes its events together). Takes es[]' contents: the entries the
  * ring drops are swapped into es[] and freed after the lock. Returns the last
  * sequence number. */
@@ -182,7 +205,7 @@ static uint64_t publish_at(events_t *ev, int64_t at_ms, const char *type, int64_
         return 0;
     }
     entry_t e;
-    if (!render(&e, at_ms, type, device_id, endpoint, domain, data))
+    if (!entry_make(&e, at_ms, type, device_id, endpoint, domain, data))
         return 0;
     return append(ev, &e, 1);
 }
@@ -257,6 +280,12 @@ int events_read(events_t *ev, uint64_t after, const events_filter_t *f, events_i
         examined = seq;
         if (!match(f, e))
             continue;
+        if (!entry_render((entry_t *)e)) {
+            pthread_mutex_unlock(&ev->lock);
+            events_items_clear(items, n);
+            *next = after;
+            return -1;
+        }
         char head[40];
         int hl = snprintf(head, sizeof head, "{\"seq\":%llu,", (unsigned long long)seq);
         size_t tail_len = e->text_len - 1;
@@ -362,62 +391,46 @@ void events_wake(events_t *ev)
 }
 
 /* ------------------------------------------------------------------ batch */
-/* Each held event is [at_ms, type, device_id, endpoint|null, domain|null, data]. */
 void events_batch_add(events_batch_t *b, const char *type, int64_t device_id, const char *endpoint,
                       const char *domain, json_t *data)
 {
-    if (!b || !type_ok(type)) {
+    if (!b) {
         json_decref(data);
         return;
     }
-    if (!b->q && !(b->q = json_array())) {
-        json_decref(data);
-        return;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 16;
+        entry_t *es = realloc(b->es, cap * sizeof *es);
+        if (!es) {
+            json_decref(data);
+            return;
+        }
+        b->es = es;
+        b->cap = cap;
     }
-    json_t *row = json_pack("[I, s, I, s?, s?, o?]", (json_int_t)wall_ms(), type, (json_int_t)device_id, endpoint,
-                            domain, data);
-    if (row)
-        json_array_append_new(b->q, row); /* json_pack took data, even when it failed */
+    if (entry_make(&b->es[b->n], wall_ms(), type, device_id, endpoint, domain, data))
+        b->n++;
 }
 
 void events_batch_publish(events_t *ev, events_batch_t *b)
 {
-    if (!b || !b->q)
+    if (!b || !b->n)
         return;
-    size_t n = json_array_size(b->q), k = 0;
-    entry_t *es = ev && n ? malloc(n * sizeof *es) : NULL;
-    size_t i;
-    json_t *row;
-    json_array_foreach(b->q, i, row)
-    {
-        json_t *data = json_array_get(row, 5);
-        data = json_is_null(data) ? NULL : json_incref(data);
-        if (!ev) {
-            json_decref(data);
-            continue;
-        }
-        int64_t at = json_integer_value(json_array_get(row, 0));
-        const char *type = json_string_value(json_array_get(row, 1));
-        int64_t dev = json_integer_value(json_array_get(row, 2));
-        const char *endpoint = json_string_value(json_array_get(row, 3));
-        const char *domain = json_string_value(json_array_get(row, 4));
-        if (es) {
-            if (render(&es[k], at, type, dev, endpoint, domain, data))
-                k++;
-        } else {
-            publish_at(ev, at, type, dev, endpoint, domain, data);
-        }
+    if (ev) {
+        append(ev, b->es, b->n); /* leaves the evicted entries in es[], and frees them */
+    } else {
+        for (size_t i = 0; i < b->n; i++)
+            entry_clear(&b->es[i]);
     }
-    if (es)
-        append(ev, es, k);
-    free(es);
-    json_array_clear(b->q);
+    b->n = 0;
 }
 
 void events_batch_clear(events_batch_t *b)
 {
     if (!b)
         return;
-    json_decref(b->q);
-    b->q = NULL;
+    for (size_t i = 0; i < b->n; i++)
+        entry_clear(&b->es[i]);
+    free(b->es);
+    memset(b, 0, sizeof *b);
 }

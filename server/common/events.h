@@ -7,7 +7,8 @@
  * Contract:
  *   - Every function is thread-safe. events_publish() takes one mutex for a
  *     few pointer moves and never does I/O; the event's JSON text is rendered
- *     once, before the lock, and readers copy it.
+ *     once, by the first reader that reads it, and cached. A published `data`
+ *     object must not be modified afterwards (another thread renders it).
  *   - Sequence numbers start at 1 and increase by 1 per published event, in
  *     ring order: a reader that has seen seq N has seen every event <= N that
  *     matched its filter (unless the ring dropped it, which it is told).
@@ -102,8 +103,10 @@ void events_wake(events_t *ev);
  * reader that reacts to an event finds its state in the database). Owned by
  * one thread; zero-initialised = empty. The time of each event is taken when
  * it is added. */
+struct events_entry;
 typedef struct {
-    json_t *q;
+    struct events_entry *es;
+    size_t n, cap;
 } events_batch_t;
 
 /* Same arguments as events_publish (takes `data`). */

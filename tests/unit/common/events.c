@@ -429,7 +429,8 @@ static void test_batch(void **state)
     events_batch_publish(NULL, &b);
     events_batch_add(&b, "update", 1, NULL, NULL, json_object());
     events_batch_clear(&b);
-    assert_null(b.q);
+    assert_null(b.es);
+    assert_int_equal(b.n, 0);
     assert_int_equal(events_last_seq(ev), 2);
     events_free(&ev);
 }
