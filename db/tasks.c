@@ -39,16 +39,27 @@ static const char SQL_DEVICE_DOMAIN[] = "SELECT domain FROM devices WHERE id = ?
 static const char SQL_SERVER_DOMAIN[] = "SELECT domain FROM lwm2m_servers WHERE id = ?1";
 static const char SQL_SERVER_BY_NAME[] = "SELECT id FROM lwm2m_servers WHERE domain = ?1 AND name = ?2";
 /* direct: the device's groups; anc: their proper ancestors */
+/* A device's candidate tasks: its own, its groups' and, for tasks that apply
+ * to subgroups, its groups' ancestors'. Runs for every bootstrap and
+ * Register, so each part is index lookups only: the direct tasks by
+ * membership, the inherited ones (a recursive walk up the groups) only while
+ * some active task applies to subgroups; the order is made in C. */
+#define CANDIDATE_COLS                                                                                 \
+    TASK_COLS ", ifnull(r.id, 0), ifnull(r.status, ''), ifnull(r.runs, 0), ifnull(r.started_at, 0),"   \
+              " ifnull(r.finished_at, 0), ifnull(r.session_kind, '')"
+#define CANDIDATE_REPORT " LEFT JOIN task_reports r ON r.task_id = t.id AND r.device_id = ?1"
 static const char SQL_CANDIDATES[] =
-    "WITH RECURSIVE direct(id) AS (SELECT group_id FROM group_members WHERE device_id = ?1),"
-    " anc(id) AS (SELECT g.parent_id FROM groups g JOIN direct ON g.id = direct.id WHERE g.parent_id IS NOT NULL"
+    "SELECT " CANDIDATE_COLS " FROM group_members m JOIN tasks t ON t.group_id = m.group_id" CANDIDATE_REPORT
+    " WHERE m.device_id = ?1 AND t.active = 1"
+    " UNION ALL SELECT " CANDIDATE_COLS " FROM tasks t" CANDIDATE_REPORT " WHERE t.device_id = ?1 AND t.active = 1";
+static const char SQL_ANY_INHERITED[] = "SELECT EXISTS (SELECT 1 FROM tasks WHERE applies_to_subgroups = 1 AND active = 1)";
+static const char SQL_CANDIDATES_INHERITED[] =
+    "WITH RECURSIVE anc(id) AS (SELECT g.parent_id FROM group_members m JOIN groups g ON g.id = m.group_id"
+    "   WHERE m.device_id = ?1 AND g.parent_id IS NOT NULL"
     "   UNION SELECT g.parent_id FROM groups g JOIN anc ON g.id = anc.id WHERE g.parent_id IS NOT NULL)"
-    " SELECT " TASK_COLS ", ifnull(r.id, 0), ifnull(r.status, ''), ifnull(r.runs, 0), ifnull(r.started_at, 0),"
-    " ifnull(r.finished_at, 0), ifnull(r.session_kind, '')"
-    " FROM tasks t LEFT JOIN task_reports r ON r.task_id = t.id AND r.device_id = ?1"
-    " WHERE t.active = 1 AND (t.device_id = ?1 OR t.group_id IN (SELECT id FROM direct)"
-    "   OR (t.applies_to_subgroups = 1 AND t.group_id IN (SELECT id FROM anc)))"
-    " ORDER BY t.priority, t.created_at, t.id";
+    " SELECT " CANDIDATE_COLS " FROM anc JOIN tasks t ON t.group_id = anc.id" CANDIDATE_REPORT
+    " WHERE t.active = 1 AND t.applies_to_subgroups = 1"
+    " AND NOT EXISTS (SELECT 1 FROM group_members d WHERE d.device_id = ?1 AND d.group_id = t.group_id)";
 
 void db_task_free(db_task_t *t)
 {
@@ -472,6 +483,40 @@ static void free_candidates_any(void *list, size_t n)
     db_task_candidates_free(&l, n);
 }
 
+/* Whether some active task applies to subgroups: asked once per tasks
+ * generation (not while this connection holds uncommitted task writes). */
+static int any_inherited(db_t *db, bool *yes)
+{
+    uint64_t gen = db_tasks_generation();
+    if (!db->tasks_dirty && db->inherited_gen == gen) {
+        *yes = db->inherited_any;
+        return SQLITE_OK;
+    }
+    sqlite3_stmt *st = db_stmt(db, SQL_ANY_INHERITED);
+    if (!st)
+        return SQLITE_ERROR;
+    int64_t v = 0;
+    int rc = db_stmt_int64(st, &v);
+    if (rc != SQLITE_OK)
+        return rc;
+    *yes = v != 0;
+    if (!db->tasks_dirty) {
+        db->inherited_gen = gen;
+        db->inherited_any = *yes;
+    }
+    return SQLITE_OK;
+}
+
+static int candidate_order(const void *a, const void *b)
+{
+    const db_task_t *x = &((const db_task_candidate_t *)a)->task, *y = &((const db_task_candidate_t *)b)->task;
+    if (x->priority != y->priority)
+        return x->priority < y->priority ? -1 : 1;
+    if (x->created_at != y->created_at)
+        return x->created_at < y->created_at ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
 int db_device_task_candidates(db_t *db, int64_t device_id, db_task_candidate_t **out, size_t *n)
 {
     *out = NULL;
@@ -483,6 +528,33 @@ int db_device_task_candidates(db_t *db, int64_t device_id, db_task_candidate_t *
     void *arr = NULL;
     int rc = db_rows_collect(db, st, sizeof(db_task_candidate_t), read_candidate, free_candidates_any, &arr, n);
     db_task_candidate_t *list = arr;
+    bool inherited = false;
+    if (rc == SQLITE_OK)
+        rc = any_inherited(db, &inherited);
+    if (rc == SQLITE_OK && inherited) {
+        void *more = NULL;
+        size_t nmore = 0;
+        st = db_stmt(db, SQL_CANDIDATES_INHERITED);
+        if (!st) {
+            rc = SQLITE_ERROR;
+        } else {
+            sqlite3_bind_int64(st, 1, device_id);
+            rc = db_rows_collect(db, st, sizeof(db_task_candidate_t), read_candidate, free_candidates_any, &more,
+                                 &nmore);
+        }
+        if (rc == SQLITE_OK && nmore) {
+            db_task_candidate_t *all = realloc(list, (*n + nmore) * sizeof *all);
+            if (!all) {
+                rc = SQLITE_NOMEM;
+                free_candidates_any(more, nmore);
+            } else {
+                memcpy(all + *n, more, nmore * sizeof *all);
+                free(more);
+                list = all;
+                *n += nmore;
+            }
+        }
+    }
     for (size_t i = 0; rc == SQLITE_OK && i < *n; i++)
         rc = load_refs(db, &list[i].task);
     if (rc != SQLITE_OK) {
@@ -490,6 +562,8 @@ int db_device_task_candidates(db_t *db, int64_t device_id, db_task_candidate_t *
         *n = 0;
         return rc;
     }
+    if (*n > 1)
+        qsort(list, *n, sizeof *list, candidate_order);
     *out = list;
     return SQLITE_OK;
 }

@@ -234,6 +234,48 @@ static void test_candidates(void **state)
     assert_int_equal(db_device_task_candidates(t->db, d3, &c, &n), SQLITE_OK);
     assert_int_equal(n, 0);
     db_task_candidates_free(&c, n);
+
+    /* a member of a group and of its subgroup gets the group's task once */
+    int64_t d4 = mk_device(t->db, "d4");
+    assert_int_equal(db_group_join(t->db, mid, d4), SQLITE_OK);
+    assert_int_equal(db_group_join(t->db, leaf, d4), SQLITE_OK);
+    assert_int_equal(db_device_task_candidates(t->db, d4, &c, &n), SQLITE_OK);
+    int64_t expected4[] = {t_top_sub, t_leaf2, t_leaf, t_mid_sub};
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(c[i].task.id, expected4[i]);
+    db_task_candidates_free(&c, n);
+}
+
+/* Whether any task applies to subgroups is remembered per tasks generation:
+ * the first such task, created after a lookup found none, is seen. */
+static void test_candidates_first_inherited_task(void **state)
+{
+    tdb_t *t = *state;
+    int64_t parent = mk_group(t->db, "p", 0);
+    int64_t child = mk_group(t->db, "c", parent);
+    int64_t d = mk_device(t->db, "d");
+    assert_int_equal(db_group_join(t->db, child, d), SQLITE_OK);
+    mk_task(t->db, "parent-only", parent, 0, 10, false, true);
+    db_task_candidate_t *c = NULL;
+    size_t n = 9;
+    assert_int_equal(db_device_task_candidates(t->db, d, &c, &n), SQLITE_OK);
+    assert_int_equal(n, 0);
+    db_task_candidates_free(&c, n);
+    int64_t sub = mk_task(t->db, "parent-sub", parent, 0, 10, true, true);
+    assert_int_equal(db_device_task_candidates(t->db, d, &c, &n), SQLITE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0].task.id, sub);
+    db_task_candidates_free(&c, n);
+    /* and deactivating it is seen too */
+    db_task_t tk;
+    assert_int_equal(db_task_get(t->db, sub, &tk), SQLITE_OK);
+    tk.active = false;
+    assert_int_equal(db_task_update(t->db, &tk), SQLITE_OK);
+    db_task_free(&tk);
+    assert_int_equal(db_device_task_candidates(t->db, d, &c, &n), SQLITE_OK);
+    assert_int_equal(n, 0);
+    db_task_candidates_free(&c, n);
 }
 
 int main(void)
@@ -242,6 +284,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crud, tdb_setup, tdb_teardown),
         cmocka_unit_test_setup_teardown(test_resolve_servers, tdb_setup, tdb_teardown),
         cmocka_unit_test_setup_teardown(test_candidates, tdb_setup, tdb_teardown),
+        cmocka_unit_test_setup_teardown(test_candidates_first_inherited_task, tdb_setup, tdb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
