@@ -37,7 +37,9 @@ struct bs_session {
     int op_cf;
     bool op_inflight, http_inflight;
     int64_t started_ms, now_ms;
-    json_t *steps;
+    char *steps;                 /* the step record: a JSON array's items, "{...},{...}" */
+    size_t steps_len, steps_cap;
+    bool steps_lost;             /* out of memory once: the record is "[]" */
     char reason[600];
 };
 
@@ -64,21 +66,81 @@ static const char *op_step_name(tr_op_kind_t k)
     return (unsigned)k < 7 ? n[k] : "?";
 }
 
+/* Appends text to the step record (dropped when memory runs out). */
+static void steps_put(bs_session_t *s, const char *text, size_t n)
+{
+    if (s->steps_len + n + 1 > s->steps_cap) {
+        size_t cap = s->steps_cap ? s->steps_cap : 512;
+        while (s->steps_len + n + 1 > cap)
+            cap *= 2;
+        char *b = realloc(s->steps, cap);
+        if (!b) {
+            s->steps_lost = true;
+            return;
+        }
+        s->steps = b;
+        s->steps_cap = cap;
+    }
+    memcpy(s->steps + s->steps_len, text, n);
+    s->steps_len += n;
+    s->steps[s->steps_len] = 0;
+}
+
+/* Appends `,"key":"value"` with value as a JSON string. Values that need no
+ * escaping (the usual paths, codes, format names) are copied; others go
+ * through jansson (which also refuses invalid UTF-8: then "?"). */
+static void steps_put_str(bs_session_t *s, const char *key, const char *value)
+{
+    char head[40];
+    int hn = snprintf(head, sizeof head, ",\"%s\":", key);
+    steps_put(s, head, (size_t)hn);
+    bool plain = true;
+    for (const unsigned char *c = (const unsigned char *)value; *c && plain; c++)
+        plain = *c >= 0x20 && *c < 0x7f && *c != '"' && *c != '\\';
+    if (plain) {
+        steps_put(s, "\"", 1);
+        steps_put(s, value, strlen(value));
+        steps_put(s, "\"", 1);
+        return;
+    }
+    json_t *j = json_string(value);
+    char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    if (t)
+        steps_put(s, t, strlen(t));
+    else
+        steps_put(s, "\"?\"", 3);
+    free(t);
+}
+
+/* One step: {"op","path","code","ms"[,"format"][,"detail"]}. */
+static void put_step(bs_session_t *s, const char *op, const char *path, const char *code, int64_t ms, int cf,
+                     const char *detail)
+{
+    if (s->steps_len)
+        steps_put(s, ",", 1);
+    steps_put(s, "{\"op\":\"", sizeof "{\"op\":\"" - 1);
+    steps_put(s, op, strlen(op)); /* our own names */
+    steps_put(s, "\"", 1);
+    steps_put_str(s, "path", path);
+    steps_put_str(s, "code", code);
+    char msb[40];
+    int mn = snprintf(msb, sizeof msb, ",\"ms\":%lld", (long long)ms);
+    steps_put(s, msb, (size_t)mn);
+    if (cf != LWM2M_CF_NONE)
+        steps_put_str(s, "format", lwm2m_cf_name(cf));
+    if (detail && *detail)
+        steps_put_str(s, "detail", detail);
+    steps_put(s, "}", 1);
+}
+
 static void add_step(bs_session_t *s, const char *op, const lwm2m_path_t *path, int cf, int code, const char *detail)
 {
     char p[64] = "/bs", c[8];
     if (path)
         lwm2m_path_format(path, p, sizeof p);
     code_str(code, c);
-    json_t *st = json_pack("{s:s, s:s, s:s, s:I}", "op", op, "path", p, "code", c, "ms",
-                           (json_int_t)(s->now_ms - s->started_ms));
-    if (!st)
-        return;
-    if (cf != LWM2M_CF_NONE)
-        json_object_set_new(st, "format", json_string(lwm2m_cf_name(cf)));
-    if (detail && *detail)
-        json_object_set_new(st, "detail", json_string(detail));
-    json_array_append_new(s->steps, st);
+    put_step(s, op, p, c, s->now_ms - s->started_ms, cf, detail);
     LOGD("bootstrap", "ep=%s op=%s path=%s code=%s%s%s", s->endpoint, op, p, c, detail ? " detail=" : "",
          detail ? detail : "");
 }
@@ -87,10 +149,7 @@ void bs_session_note_request(bs_session_t *s, const char *uri, int code)
 {
     char c[8];
     code_str(code, c);
-    json_t *st = json_pack("{s:s, s:s, s:s, s:I}", "op", "request", "path", uri ? uri : "/bs", "code", c, "ms",
-                           (json_int_t)0);
-    if (st)
-        json_array_append_new(s->steps, st);
+    put_step(s, "request", uri ? uri : "/bs", c, 0, LWM2M_CF_NONE, NULL);
 }
 
 /* ---------------------------------------------------------------- ending */
@@ -272,10 +331,7 @@ bs_session_t *bs_session_new(const bs_session_io_t *io, void *io_ctx, const char
     if (!s)
         return NULL;
     s->endpoint = strdup(endpoint ? endpoint : "");
-    s->steps = json_array();
-    if (!s->endpoint || !s->steps) {
-        free(s->endpoint);
-        json_decref(s->steps);
+    if (!s->endpoint) {
         free(s);
         return NULL;
     }
@@ -299,7 +355,7 @@ void bs_session_free(bs_session_t **sp)
     for (size_t i = 0; i < s->ntasks; i++)
         free(s->tasks[i].vars_json);
     free(s->tasks);
-    json_decref(s->steps);
+    free(s->steps);
     free(s->endpoint);
     free(s);
     *sp = NULL;
@@ -411,5 +467,15 @@ void *bs_session_user(const bs_session_t *s) { return s->user; }
 
 char *bs_session_steps_json(const bs_session_t *s)
 {
-    return json_dumps(s->steps, JSON_COMPACT);
+    if (s->steps_lost)
+        return strdup("[]");
+    char *out = malloc(s->steps_len + 3);
+    if (!out)
+        return NULL;
+    out[0] = '[';
+    if (s->steps_len)
+        memcpy(out + 1, s->steps, s->steps_len);
+    out[s->steps_len + 1] = ']';
+    out[s->steps_len + 2] = 0;
+    return out;
 }

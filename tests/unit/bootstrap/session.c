@@ -256,6 +256,33 @@ static void test_finish_406(void **state)
     bs_session_free(&s);
 }
 
+/* The step record is JSON whatever a client sent or an error said: quotes,
+ * control characters and invalid UTF-8 cannot break it. */
+static void test_step_record_escapes(void **state)
+{
+    (void)state;
+    bs_session_t *s = new_session(LWM2M_CF_NONE);
+    bs_session_note_request(s, "/bs\"x\n\\", C(2, 4));
+    bs_session_note_request(s, "/bs\xff\xfe", C(2, 4));
+    bs_session_start(s, 1000);
+    respond(s, C(2, 5), "</0/0>");
+    bs_session_on_error(s, "said \"no\"\tthen\x01 left", 5000);
+    char *steps = bs_session_steps_json(s);
+    json_error_t e;
+    json_t *j = json_loads(steps, 0, &e);
+    if (!j)
+        fail_msg("not JSON (%s): %s", e.text, steps);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "path")), "/bs\"x\n\\");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "code")), "2.04");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 1), "path")), "?");
+    json_t *last = json_array_get(j, json_array_size(j) - 1);
+    assert_non_null(strstr(json_string_value(json_object_get(last, "detail")), "said \"no\"\tthen\x01 left"));
+    assert_true(json_is_integer(json_object_get(last, "ms")));
+    json_decref(j);
+    free(steps);
+    bs_session_free(&s);
+}
+
 static void test_timeout_and_cancel(void **state)
 {
     (void)state;
@@ -310,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_write_refused_fails_sticky),
         cmocka_unit_test(test_finish_406),
         cmocka_unit_test(test_timeout_and_cancel),
+        cmocka_unit_test(test_step_record_escapes),
         cmocka_unit_test(test_send_failure),
         cmocka_unit_test(test_garbage_discover_falls_back),
     };
