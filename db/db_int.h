@@ -15,6 +15,9 @@ struct db {
     uint8_t key[DB_KEY_BYTES];
     bool config_dirty;          /* a write to servers/bs settings awaits COMMIT */
     bool tasks_dirty;           /* a write that can change a device's task candidates awaits COMMIT */
+    struct {                    /* the last log seq written per report (direct-mapped by id) */
+        int64_t report_id, seq;
+    } log_seq[64];
     uint64_t inherited_gen;     /* tasks generation of inherited_any (0: not asked yet) */
     bool inherited_any;         /* some active task applies to subgroups */
     struct {

@@ -27,7 +27,11 @@ static const char SQL_START[] =
 static const char SQL_LOG_CLEAR[] = "DELETE FROM task_log WHERE report_id = ?1";
 /* A line's seq is read first, then the line inserted: an INSERT ... SELECT
  * that reads task_log itself makes SQLite stage the row in a temporary
- * b-tree, which cost more than the insert. No row: the report is gone. */
+ * b-tree, which cost more than the insert. No row: the report is gone.
+ * Lines are only written through this function, by one connection (the
+ * network loop's), which remembers the last seq of recent reports
+ * (db->log_seq): a remembered seq is never below the stored one (a rollback
+ * only leaves a gap), so the read is skipped for it. */
 static const char SQL_LOG_NEXT[] =
     "SELECT ifnull((SELECT max(seq) FROM task_log WHERE report_id = ?1), 0) + 1 FROM task_reports WHERE id = ?1";
 static const char SQL_LOG_ADD[] =
@@ -164,23 +168,35 @@ int db_report_start(db_t *db, int64_t task_id, int64_t device_id, const char *se
     }
     db_mark_tasks_dirty(db);
     rc = db_tx_end(db, own, rc);
-    if (rc == SQLITE_OK)
+    if (rc == SQLITE_OK) {
         *report_id = id;
+        size_t slot = (uint64_t)id % (sizeof db->log_seq / sizeof db->log_seq[0]);
+        db->log_seq[slot].report_id = id; /* the log was cleared */
+        db->log_seq[slot].seq = 0;
+    }
     return rc;
 }
 
 int db_report_log(db_t *db, int64_t report_id, int64_t at_ms, const char *level, const char *step, const char *sent,
                   const char *received, const char *code, const char *message)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_LOG_NEXT);
-    if (!st)
-        return SQLITE_ERROR;
-    sqlite3_bind_int64(st, 1, report_id);
-    int rc = sqlite3_step(st);
-    int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
+    size_t slot = (uint64_t)report_id % (sizeof db->log_seq / sizeof db->log_seq[0]);
+    int64_t seq;
+    sqlite3_stmt *st;
+    int rc;
+    if (report_id > 0 && db->log_seq[slot].report_id == report_id) {
+        seq = db->log_seq[slot].seq + 1;
+    } else {
+        st = db_stmt(db, SQL_LOG_NEXT);
+        if (!st)
+            return SQLITE_ERROR;
+        sqlite3_bind_int64(st, 1, report_id);
+        rc = sqlite3_step(st);
+        seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW)
+            return rc == SQLITE_DONE ? SQLITE_NOTFOUND : rc;
+    }
     st = db_stmt(db, SQL_LOG_ADD);
     if (!st)
         return SQLITE_ERROR;
@@ -193,7 +209,17 @@ int db_report_log(db_t *db, int64_t report_id, int64_t at_ms, const char *level,
     db_bind_text_or_null(st, 7, received);
     db_bind_text_or_null(st, 8, code);
     sqlite3_bind_text(st, 9, message ? message : "", -1, SQLITE_STATIC);
-    return db_step_done(st);
+    rc = db_step_done(st);
+    if (rc == SQLITE_OK) {
+        db->log_seq[slot].report_id = report_id;
+        db->log_seq[slot].seq = seq;
+    } else if (rc == SQLITE_CONSTRAINT && db->log_seq[slot].report_id == report_id) {
+        /* the remembered seq was wrong (a rolled-back log clear) or the
+         * report is gone: once more, reading the seq */
+        db->log_seq[slot].report_id = 0;
+        return db_report_log(db, report_id, at_ms, level, step, sent, received, code, message);
+    }
+    return rc;
 }
 
 int db_report_finish(db_t *db, int64_t report_id, const char *status, const char *summary, const char *variables_json,
@@ -222,6 +248,7 @@ int db_reports_mark_interrupted(db_t *db, int64_t at_ms, int *count)
 {
     if (count)
         *count = 0;
+    memset(db->log_seq, 0, sizeof db->log_seq); /* lines are added below */
     bool own;
     int rc = db_tx_begin(db, &own);
     if (rc != SQLITE_OK)

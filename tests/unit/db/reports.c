@@ -126,6 +126,35 @@ static void test_lifecycle(void **state)
     assert_int_equal(tdb_int(t->db, "SELECT count(*) FROM task_log"), 0);
 }
 
+/* Lines keep increasing seqs when the seq db_report_log remembers is stale:
+ * after a rolled-back restart of the run (its log clear undone), and a
+ * report deleted by another connection gives SQLITE_NOTFOUND, as before. */
+static void test_log_seq_remembered(void **state)
+{
+    tdb_t *t = *state;
+    int64_t g = mk_group(t->db, "g", 0), d = mk_device(t->db, "ep"), task = mk_task(t->db, g, false);
+    int64_t rid = 0, again = 0;
+    assert_int_equal(db_report_start(t->db, task, d, "bootstrap", 1000, &rid), SQLITE_OK);
+    assert_int_equal(db_report_log(t->db, rid, 1001, "info", "", NULL, NULL, NULL, "one"), SQLITE_OK);
+    assert_int_equal(db_report_log(t->db, rid, 1002, "info", "", NULL, NULL, NULL, "two"), SQLITE_OK);
+    assert_int_equal(db_begin(t->db), SQLITE_OK);
+    assert_int_equal(db_report_start(t->db, task, d, "bootstrap", 2000, &again), SQLITE_OK);
+    assert_int_equal(again, rid);
+    assert_int_equal(db_rollback(t->db), SQLITE_OK);
+    assert_int_equal(db_report_log(t->db, rid, 1003, "info", "", NULL, NULL, NULL, "three"), SQLITE_OK);
+    assert_int_equal(tdb_int(t->db, "SELECT count(*) FROM task_log"), 3);
+    assert_int_equal(tdb_int(t->db, "SELECT group_concat(seq) = '1,2,3' FROM (SELECT seq FROM task_log ORDER BY seq)"), 1);
+    assert_int_equal(tdb_int(t->db, "SELECT message = 'three' FROM task_log WHERE seq = 3"), 1);
+    /* gone behind the loop's back (the REST API deletes the task) */
+    db_t *other = NULL;
+    char err[256];
+    assert_int_equal(db_open(t->path, t->key, &other, err, sizeof err), SQLITE_OK);
+    tdb_exec(other, "DELETE FROM tasks");
+    db_close(&other);
+    assert_int_equal(db_report_log(t->db, rid, 1004, "info", "", NULL, NULL, NULL, "four"), SQLITE_NOTFOUND);
+    assert_int_equal(tdb_int(t->db, "SELECT count(*) FROM task_log"), 0);
+}
+
 static void test_task_reports_counts(void **state)
 {
     tdb_t *t = *state;
@@ -219,6 +248,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lifecycle, tdb_setup, tdb_teardown),
+        cmocka_unit_test_setup_teardown(test_log_seq_remembered, tdb_setup, tdb_teardown),
         cmocka_unit_test_setup_teardown(test_task_reports_counts, tdb_setup, tdb_teardown),
         cmocka_unit_test_setup_teardown(test_mark_interrupted, tdb_setup, tdb_teardown),
     };
