@@ -3,7 +3,8 @@
  * management server) and registers over DTLS-PSK with the key lwdm generated
  * for it; queue mode delivers a REST request at the device's next Update;
  * wrong or unknown PSK credentials never register; a restart keeps a
- * registration. Each test has its own server; each sim runs in its own loop
+ * registration; a server-initiated bootstrap makes a device bootstrap and
+ * register again. Each test has its own server; each sim runs in its own loop
  * thread and is controlled with sim_call. Waits poll and are bounded. */
 #include <errno.h>
 #include <pthread.h>
@@ -286,6 +287,48 @@ static void wait_report(int64_t dev, int64_t task, const char *want)
     fail_msg("device %lld task %lld: report %s, expected %s", (long long)dev, (long long)task, last, want);
 }
 
+/* How many bootstrap events of `status` ("finished", "failed", ...) the
+ * server published for the device (its event ring holds them all here). */
+static int bootstrap_events(int64_t dev, const char *status)
+{
+    json_t *r = NULL;
+    long st = harness_httpf(&H, "GET", NULL, &r,
+                            "/api/v1/events?format=json&since=0&limit=1000&type=bootstrap&device=%lld",
+                            (long long)dev);
+    assert_int_equal(st, 200);
+    json_t *it;
+    size_t k;
+    int n = 0;
+    json_array_foreach(json_object_get(r, "items"), k, it)
+    {
+        const char *s = json_string_value(json_object_get(json_object_get(it, "data"), "status"));
+        n += s && !strcmp(s, status);
+    }
+    json_decref(r);
+    return n;
+}
+
+/* The device's last bootstrap as stored (unix ms, 0 = never); waits until
+ * its status is "success" and it is later than `after`. */
+static int64_t wait_bootstrap_after(int64_t dev, int64_t after)
+{
+    int64_t at = 0;
+    char status[32] = "";
+    for (int i = 0; i < WAIT_POLLS; i++) {
+        db_device_t d = {0};
+        assert_int_equal(db_device_get(H.db, dev, &d), 0);
+        at = d.last_bootstrap_at;
+        snprintf(status, sizeof status, "%s", d.last_bootstrap_status ? d.last_bootstrap_status : "");
+        db_device_free(&d);
+        if (at > after && !strcmp(status, "success"))
+            return at;
+        usleep(50000);
+    }
+    fail_msg("device %lld: last bootstrap at %lld (%s), expected a successful one after %lld", (long long)dev,
+             (long long)at, status, (long long)after);
+    return 0;
+}
+
 static void hex(const uint8_t *b, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)
@@ -303,6 +346,38 @@ static void sim_direct_config(sim_config_t *c, char *uri, size_t cap, const char
     c->ep_prefix = prefix;
     c->timeout_ms = 5000;
     c->lifetime_s = 300;
+}
+
+/* The bootstrap group's task of the journey: the seed's "additional logic"
+ * recipe naming management server `srv`, with a deferred <execute> that runs
+ * in the first management session. Runs in every bootstrap session. */
+static int64_t journey_task(int64_t srv, const char *name)
+{
+    char xml[512];
+    snprintf(xml, sizeof xml,
+             "<config>\n"
+             "  <lwm2mBootstrapCleanse />\n"
+             "  <lwm2mBootstrapConfiguration serverId=\"%lld\" />\n"
+             "  <set key=\"Device.Connectivity Statistics.0.Collection Period\" value=\"60\" />\n"
+             "  <execute key=\"Device.Connectivity Statistics.0.Start\" />\n"
+             "  <lwm2mBootstrap performBootstrapFinish=\"true\" />\n"
+             "</config>\n",
+             (long long)srv);
+    return create_task(bootstrap_group(), name, xml);
+}
+
+/* One device that bootstraps at lwdm's Bootstrap-Server (plain CoAP) and
+ * then registers to the management server it was given. */
+static void journey_sim_config(sim_config_t *c, char *uri, size_t cap, const char *prefix)
+{
+    snprintf(uri, cap, "coap://127.0.0.1:%u", H.bs_coap_port);
+    sim_config_init(c);
+    c->server_uri = uri;
+    c->count = 1;
+    c->ep_prefix = prefix;
+    c->register_after_bootstrap = true;
+    c->timeout_ms = 8000;
+    c->retries = 2;
 }
 
 /* -------------------------------------------------------------- fixture */
@@ -331,28 +406,11 @@ static void test_full_journey(void **state)
 {
     (void)state;
     int64_t psk_srv = harness_server_id(&H, "lwdm management (PSK)");
-    char xml[512];
-    snprintf(xml, sizeof xml,
-             "<config>\n"
-             "  <lwm2mBootstrapCleanse />\n"
-             "  <lwm2mBootstrapConfiguration serverId=\"%lld\" />\n"
-             "  <set key=\"Device.Connectivity Statistics.0.Collection Period\" value=\"60\" />\n"
-             "  <execute key=\"Device.Connectivity Statistics.0.Start\" />\n"
-             "  <lwm2mBootstrap performBootstrapFinish=\"true\" />\n"
-             "</config>\n",
-             (long long)psk_srv);
-    int64_t task = create_task(bootstrap_group(), "journey", xml);
+    int64_t task = journey_task(psk_srv, "journey");
 
     char uri[64];
-    snprintf(uri, sizeof uri, "coap://127.0.0.1:%u", H.bs_coap_port);
     sim_config_t c;
-    sim_config_init(&c);
-    c.server_uri = uri;
-    c.count = 1;
-    c.ep_prefix = "journey-";
-    c.register_after_bootstrap = true;
-    c.timeout_ms = 8000;
-    c.retries = 2;
+    journey_sim_config(&c, uri, sizeof uri, "journey-");
     simthr_t t;
     sim_thread_start(&t, &c);
     snap_t s = wait_registered(&t, 0);
@@ -681,6 +739,83 @@ static void test_restart_keeps_registration(void **state)
     sim_thread_free(&t);
 }
 
+/* Server-initiated bootstrap (Core TS 1.1.1 §5.3.3, Bootstrap-Request Trigger
+ * /1/x/9): POST /api/v1/devices/{id}/bootstrap on a registered LwM2M 1.1
+ * device makes it bootstrap again at lwdm's Bootstrap-Server and register
+ * again. Shown by what lwdm records (a newer successful last bootstrap, a
+ * second "finished" bootstrap event, a new registration location) and by
+ * what the device did (a second Register answered 2.01). */
+static void test_bootstrap_trigger_round_trip(void **state)
+{
+    (void)state;
+    int64_t psk_srv = harness_server_id(&H, "lwdm management (PSK)");
+    int64_t task = journey_task(psk_srv, "rebootstrap");
+    char uri[64];
+    sim_config_t c;
+    journey_sim_config(&c, uri, sizeof uri, "rebs-");
+    c.version = LWM2M_V1_1;
+    simthr_t t;
+    sim_thread_start(&t, &c);
+    snap_t s = wait_registered(&t, 0);
+    assert_int_equal(s.registrations, 1);
+    int64_t dev = device_id_of("rebs-000001");
+    json_t *reg = wait_registration(dev, 200);
+    assert_string_equal(json_string_value(json_object_get(reg, "lwm2mVersion")), "1.1");
+    char loc1[32];
+    snprintf(loc1, sizeof loc1, "%s", json_string_value(json_object_get(reg, "location")) ?: "");
+    assert_string_equal(loc1, s.location);
+    json_decref(reg);
+    int64_t bs1 = wait_bootstrap_after(dev, 0);
+    assert_int_equal(bootstrap_events(dev, "finished"), 1);
+    /* the first management session is over (its deferred execute ran) */
+    wait_report(dev, task, "SUCCESS");
+
+    json_t *r = NULL;
+    long st = harness_httpf(&H, "POST", NULL, &r, "/api/v1/devices/%lld/bootstrap", (long long)dev);
+    if (st != 200) {
+        char *e = r ? json_dumps(r, 0) : NULL;
+        fail_msg("POST bootstrap: %ld %s", st, e ? e : "");
+    }
+    json_decref(r);
+
+    /* the device bootstraps again ... */
+    int64_t bs2 = wait_bootstrap_after(dev, bs1);
+    assert_true(bs2 > bs1);
+    int fin = 0;
+    for (int i = 0; i < WAIT_POLLS && (fin = bootstrap_events(dev, "finished")) < 2; i++)
+        usleep(50000);
+    assert_int_equal(fin, 2);
+    assert_int_equal(bootstrap_events(dev, "failed"), 0);
+    /* ... and registers again: a second Register, a new location */
+    for (int i = 0; i < WAIT_POLLS; i++) {
+        s = snap(&t, 0);
+        if (s.registrations >= 2 && s.registered && s.location[0])
+            break;
+        if (s.state == SIM_FAILED)
+            fail_msg("device failed: %s", s.reason);
+        usleep(50000);
+    }
+    assert_int_equal(s.registrations, 2);
+    assert_true(s.registered);
+    assert_string_not_equal(s.location, loc1);
+    char loc2[32] = "";
+    for (int i = 0; i < WAIT_POLLS; i++) {
+        reg = wait_registration(dev, 200);
+        snprintf(loc2, sizeof loc2, "%s", json_string_value(json_object_get(reg, "location")) ?: "");
+        json_decref(reg);
+        if (strcmp(loc2, loc1))
+            break;
+        usleep(50000);
+    }
+    assert_string_equal(loc2, s.location);
+
+    /* the new registration is usable: a read reaches the device */
+    assert_int_equal(harness_httpf(&H, "GET", NULL, &r, "/api/v1/devices/%lld/data/3/0/2", (long long)dev), 200);
+    assert_string_equal(json_string_value(json_object_get(r, "value")), "rebs-000001");
+    json_decref(r);
+    sim_thread_free(&t);
+}
+
 int main(void)
 {
     coap_startup(); /* once, in the main thread, before the server and the sims */
@@ -690,6 +825,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_mode_delivery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_credentials_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_registration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bootstrap_trigger_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests_name("integration_registry", tests, NULL, NULL);
 }
