@@ -23,7 +23,7 @@ static const char SQL_START[] =
     " session_kind, updated_at) VALUES (?1, ?2, 'IN_PROGRESS', ?4, NULL, '', '{}', 1, ?3, ?4)"
     " ON CONFLICT(task_id, device_id) DO UPDATE SET status = 'IN_PROGRESS', started_at = ?4, finished_at = NULL,"
     " summary = '', variables_json = '{}', runs = runs + 1, session_kind = ?3, updated_at = ?4"
-    " RETURNING id";
+    " RETURNING id, runs";
 static const char SQL_LOG_CLEAR[] = "DELETE FROM task_log WHERE report_id = ?1";
 /* A line's seq is read first, then the line inserted: an INSERT ... SELECT
  * that reads task_log itself makes SQLite stage the row in a temporary
@@ -137,44 +137,44 @@ int db_report_start(db_t *db, int64_t task_id, int64_t device_id, const char *se
     *report_id = 0;
     if (!session_kind || (strcmp(session_kind, "bootstrap") != 0 && strcmp(session_kind, "management") != 0))
         return SQLITE_MISUSE;
-    bool own;
-    int rc = db_tx_begin(db, &own);
+    /* Two statements, each atomic on its own, no savepoint around them: if
+     * clearing the previous run's log failed, the report would show the new
+     * run with old lines, which is not worth a transaction per run. A first
+     * run (runs = 1: the row was just inserted) has no log to clear. */
+    sqlite3_stmt *st = db_stmt(db, SQL_START);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, task_id);
+    sqlite3_bind_int64(st, 2, device_id);
+    sqlite3_bind_text(st, 3, session_kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, at_ms);
+    int64_t id = 0, runs = 0;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        runs = sqlite3_column_int64(st, 1);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    db_stmt_done(st);
+    rc &= 0xff;
+    if (rc == SQLITE_CONSTRAINT) /* no such task or device */
+        return SQLITE_NOTFOUND;
     if (rc != SQLITE_OK)
         return rc;
-    sqlite3_stmt *st = db_stmt(db, SQL_START);
-    rc = st ? SQLITE_OK : SQLITE_ERROR;
-    int64_t id = 0;
-    if (st) {
-        sqlite3_bind_int64(st, 1, task_id);
-        sqlite3_bind_int64(st, 2, device_id);
-        sqlite3_bind_text(st, 3, session_kind, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, at_ms);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            id = sqlite3_column_int64(st, 0);
-            rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-        }
-        db_stmt_done(st);
-        if (rc == SQLITE_CONSTRAINT) /* no such task or device */
-            rc = SQLITE_NOTFOUND;
-    }
-    if (rc == SQLITE_OK) {
-        st = db_stmt(db, SQL_LOG_CLEAR);
-        rc = st ? SQLITE_OK : SQLITE_ERROR;
-        if (st) {
-            sqlite3_bind_int64(st, 1, id);
-            rc = db_step_done(st);
-        }
-    }
     db_mark_tasks_dirty(db);
-    rc = db_tx_end(db, own, rc);
-    if (rc == SQLITE_OK) {
-        *report_id = id;
-        size_t slot = (uint64_t)id % (sizeof db->log_seq / sizeof db->log_seq[0]);
-        db->log_seq[slot].report_id = id; /* the log was cleared */
-        db->log_seq[slot].seq = 0;
+    if (runs > 1) {
+        st = db_stmt(db, SQL_LOG_CLEAR);
+        if (!st)
+            return SQLITE_ERROR;
+        sqlite3_bind_int64(st, 1, id);
+        if ((rc = db_step_done(st)) != SQLITE_OK)
+            return rc;
     }
-    return rc;
+    *report_id = id;
+    size_t slot = (uint64_t)id % (sizeof db->log_seq / sizeof db->log_seq[0]);
+    db->log_seq[slot].report_id = id; /* the log is empty */
+    db->log_seq[slot].seq = 0;
+    return SQLITE_OK;
 }
 
 int db_report_log(db_t *db, int64_t report_id, int64_t at_ms, const char *level, const char *step, const char *sent,
