@@ -970,10 +970,10 @@ def test_security_and_oscore_objects_forbidden(srv, opdev):
     assert_nothing_sent(dev, mark)
 
 
-def _silent_read(srv, did, res, http_timeout):
+def _silent_read(srv, did, res, http_timeout, timeout_s=2):
     t = time.monotonic()
     try:
-        res["r"] = op(srv, "GET", did, "/data/3/0/1", timeout_s=2, http_timeout=http_timeout)
+        res["r"] = op(srv, "GET", did, "/data/3/0/1", timeout_s=timeout_s, http_timeout=http_timeout)
     except Exception as e:      # noqa: BLE001 (reported by the caller)
         res["exc"] = e
     res["t"] = time.monotonic() - t
@@ -988,38 +988,36 @@ def test_silent_device_does_not_block_the_api(srv, opdev, mkdev):
     other.responses[(GET, "/3/0/9")] = Reply("2.05", senml({"bn": "/3/0/9", "v": 12}), cf=CF_SENML_JSON)
     oid = register(srv, other, lt=300, lwm2m="1.1")
     res = {}
-    th = threading.Thread(target=_silent_read, args=(srv, did, res, 3))
+    # the silent device's request waits 10 s: everything below must be answered while
+    # it still waits (no bound near the real latency, nothing to flake)
+    th = threading.Thread(target=_silent_read, args=(srv, did, res, 20, 10))
     th.start()
     try:
         assert dev.wait_request(lambda m: m.path == "/3/0/1", timeout=3) is not None
-        t = time.monotonic()
         registration(srv, did)
         assert srv.healthz() == 200
         assert srv.api("GET", "/devices?limit=1").status_code == 200
         r = op(srv, "GET", oid, "/data/3/0/9")
         assert r.status_code == 200 and r.json()["value"] == 12, r.text
-        assert time.monotonic() - t < 1.0
-        assert th.is_alive(), "the silent device's request ended early: %s" % res
+        assert th.is_alive(), "the API answered only after the silent device's request ended: %s" % res
     finally:
-        th.join(timeout=10)
+        th.join(timeout=25)
 
 
 def test_device_that_never_answers_504(srv, opdev):
     dev, did = opdev
     dev.responses[(GET, "/3/0/1")] = lambda m: None
     res = {}
-    _silent_read(srv, did, res, 5)
+    _silent_read(srv, did, res, 30)
     assert "r" in res, "no answer within %.1f s (timeout=2): %r" % (res.get("t", -1), res.get("exc"))
     b = problem(res["r"], 504)
     assert "did not answer" in (b.get("detail", "") + b.get("title", "")), b
-    assert 1.8 <= res["t"] < 4.0, res["t"]
+    assert res["t"] >= 1.8, res["t"]    # not before the operation's timeout
 
 
 def test_unregistered_device_503_at_once(srv):
     d = srv.api("POST", "/devices", {"endpoint": new_ep("offline")}, expect=201).json()
-    t = time.monotonic()
-    b = problem(op(srv, "GET", d["id"], "/data/3/0"), 503)
-    assert time.monotonic() - t < 1.0
+    b = problem(answered_before_timeout(srv, d["id"], "/data/3/0"), 503)
     assert "offline" in (b.get("detail", "") + b.get("title", "")), b
     problem(op(srv, "PUT", d["id"], "/data/3/0/13", {"value": 1}), 503)
     problem(srv.api("GET", "/devices/999999/data/3/0"), 404)
@@ -1058,9 +1056,9 @@ def test_device_answers_only_the_retransmission(srv, opdev):
         return Reply("2.05", senml({"bn": "/3/0/9", "v": 33}), cf=CF_SENML_JSON) if len(calls) > 1 else None
     dev.responses[(GET, "/3/0/9")] = second_time
     t = time.monotonic()
-    r = op(srv, "GET", did, "/data/3/0/9", timeout_s=8)
+    r = op(srv, "GET", did, "/data/3/0/9", timeout_s=20)
     assert r.status_code == 200 and r.json()["value"] == 33, r.text
-    assert 1.5 <= time.monotonic() - t < 6.5
+    assert time.monotonic() - t >= 1.5     # the retransmission waits for ACK_TIMEOUT (2-3 s)
     assert len(calls) == 2 and calls[0].mid == calls[1].mid and calls[0].token == calls[1].token
 
 
@@ -1232,9 +1230,7 @@ def test_queue_mode(srv, mkdev, style):
     assert g["queueMode"] is True and g["binding"] == "U", g
     time.sleep(1.3)                                       # the awake window (1000 ms) closes
     mark = dev.mark()
-    t = time.monotonic()
-    r = op(srv, "GET", did, "/data/3/0/9")
-    assert time.monotonic() - t < 1.0
+    r = answered_before_timeout(srv, did, "/data/3/0/9")
     assert r.status_code == 202, r.text
     q = r.json()
     assert q["status"] == "queued" and isinstance(q["requestId"], int), q
