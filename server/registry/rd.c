@@ -161,8 +161,10 @@ void rd_publish(rd_t *rd, const rd_reg_t *r, int64_t device_id, const char *endp
         json_decref(data);
         return;
     }
-    events_publish(rd->cfg.events, type, r ? r->device_id : device_id, r ? r->endpoint : endpoint,
-                   rd->cfg.domain, data);
+    /* held until the pass is committed (rd_after_io): a reader reacting to an
+     * event finds what it announces in the database */
+    events_batch_add(&rd->evq, type, r ? r->device_id : device_id, r ? r->endpoint : endpoint, rd->cfg.domain,
+                     data);
 }
 
 static void mark_dirty(rd_t *rd, rd_reg_t *r)
@@ -1080,6 +1082,8 @@ void rd_after_io(rd_t *rd)
         rd->dirty = NULL;
     }
     tx_commit(rd);
+    events_batch_publish(rd->cfg.events, &rd->evq);
+    rd_devops_release(rd);
 }
 
 /* ------------------------------------------------------------- lifecycle */
@@ -1188,8 +1192,9 @@ void rd_cancel_ops(rd_t *rd)
     rd->inbox = NULL;
     rd->ninbox = rd->inbox_cap = 0;
     pthread_mutex_unlock(&rd->inbox_lock);
+    rd_devops_release(rd); /* from here on answers go at once */
     for (size_t i = 0; i < n; i++)
-        rd_devop_fail(ops[i], 503, "server stopping", "the server is shutting down");
+        rd_devop_fail(rd, ops[i], 503, "server stopping", "the server is shutting down");
     free(ops);
     for (size_t i = 0; i < rd->by_dev.cap; i++) {
         rd_reg_t *r = rd->by_dev.slots[i].val;
@@ -1206,6 +1211,8 @@ void rd_free(rd_t **rdp)
     rd_cancel_ops(rd);
     tx_commit(rd);
     free_all_regs(rd);
+    events_batch_publish(rd->cfg.events, &rd->evq);
+    events_batch_clear(&rd->evq);
     free(rd->by_dev.slots);
     free(rd->by_loc.slots);
     for (size_t i = 0; i < rd->handshakes.cap; i++) {
@@ -1221,6 +1228,7 @@ void rd_free(rd_t **rdp)
         free(rd->done[i].json);
     free(rd->done);
     free(rd->deleted);
+    free(rd->answered);
     pthread_mutex_destroy(&rd->deleted_lock);
     rd_tasks_cache_free(rd);
     pthread_mutex_destroy(&rd->inbox_lock);

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <pthread.h>
 
+#include "server/common/events.h"
 #include "server/lwm2m/lwm2m.h"
 #include "server/registry/rd.h"
 #include "server/timers.h"
@@ -132,6 +133,9 @@ struct rd {
     pthread_mutex_t inbox_lock;
     devop_t **inbox;
     size_t ninbox, inbox_cap;
+    devop_t **answered;       /* REST operations answered in this pass: released once it is committed */
+    events_batch_t evq;       /* the pass's live events: published once it is committed */
+    size_t nanswered, answered_cap;
     bool stopping;
     coap_session_t *last_dereg_cs; /* a retransmitted De-register gets 2.02 again */
     coap_mid_t last_dereg_mid;
@@ -175,7 +179,10 @@ void rd_obs_restore(rd_t *rd, rd_reg_t *r);
 /* The answer to an Observe: keeps the observation (token, stored row). */
 bool rd_obs_established(rd_t *rd, rd_reg_t *r, const lwm2m_path_t *path, const coap_pdu_t *resp, const char *attrs);
 void rd_devop_start(rd_t *rd, devop_t *op);
-void rd_devop_fail(devop_t *op, int http_status, const char *title, const char *detail);
+void rd_devop_fail(rd_t *rd, devop_t *op, int http_status, const char *title, const char *detail);
+/* Hands answered REST operations back to the API (op->done); rd_after_io calls
+ * it after the pass's commit, so an answer never announces an uncommitted write. */
+void rd_devops_release(rd_t *rd);
 
 /* rd_session.c: tasks on management sessions */
 void rd_session_start(rd_t *rd, rd_reg_t *r, bool is_register);

@@ -315,20 +315,49 @@ void rd_requests_fail_waiting(rd_t *rd, rd_reg_t *r, const char *why)
 }
 
 /* ------------------------------------------------------- REST operations */
-void rd_devop_fail(devop_t *op, int http_status, const char *title, const char *detail)
+/* The answer waits for the end of the loop pass (rd_devops_release after the
+ * commit in rd_after_io): what it reports (an observation kept or cancelled,
+ * values stored) is then readable through the API. When the server stops, or
+ * the answer cannot be queued, it goes at once. */
+static void devop_done(rd_t *rd, devop_t *op)
+{
+    if (!rd->stopping && rd->nanswered == rd->answered_cap) {
+        size_t cap = rd->answered_cap ? rd->answered_cap * 2 : 16;
+        devop_t **a = realloc(rd->answered, cap * sizeof *a);
+        if (a) {
+            rd->answered = a;
+            rd->answered_cap = cap;
+        }
+    }
+    if (rd->stopping || rd->nanswered == rd->answered_cap) {
+        op->done(op);
+        return;
+    }
+    rd->answered[rd->nanswered++] = op;
+}
+
+void rd_devops_release(rd_t *rd)
+{
+    /* op->done may not add answers (it only resumes the HTTP connection) */
+    for (size_t i = 0; i < rd->nanswered; i++)
+        rd->answered[i]->done(rd->answered[i]);
+    rd->nanswered = 0;
+}
+
+void rd_devop_fail(rd_t *rd, devop_t *op, int http_status, const char *title, const char *detail)
 {
     op->http_status = http_status;
     snprintf(op->title, sizeof op->title, "%s", title);
     snprintf(op->detail, sizeof op->detail, "%s", detail ? detail : "");
-    op->done(op);
+    devop_done(rd, op);
 }
 
-static void devop_answer(devop_t *op, int http_status, json_t *body)
+static void devop_answer(rd_t *rd, devop_t *op, int http_status, json_t *body)
 {
     op->http_status = http_status;
     op->result_json = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    op->done(op);
+    devop_done(rd, op);
 }
 
 /* CoAP error -> HTTP status (docs/management.md "Answers") */
@@ -526,12 +555,12 @@ static void op_result(rd_t *rd, rd_reg_t *r, void *user, int code, int cf, const
         devop_t *op = c->op;
         if (status >= 300) {
             json_decref(body);
-            rd_devop_fail(op, status, title, detail);
+            rd_devop_fail(rd, op, status, title, detail);
         } else {
             if (status == 201)
                 snprintf(op->location, sizeof op->location, "%s",
                          json_string_value(json_object_get(body, "instance")) ?: "");
-            devop_answer(op, status, body);
+            devop_answer(rd, op, status, body);
         }
     } else {
         json_decref(body);
@@ -715,7 +744,7 @@ void rd_devop_start(rd_t *rd, devop_t *op)
     db_device_t dev = {0};
     if (db_device_get(rd->cfg.db, op->device_id, &dev) != 0 || !domain_visible(dev.domain, op->domain)) {
         db_device_free(&dev);
-        rd_devop_fail(op, 404, "not found", "no such device");
+        rd_devop_fail(rd, op, 404, "not found", "no such device");
         return;
     }
     db_device_free(&dev);
@@ -724,19 +753,20 @@ void rd_devop_start(rd_t *rd, devop_t *op)
     if (op->kind == DEVOP_REQUEST_STATUS) {
         json_t *s = status_of(rd, r, op->device_id, op->request_id);
         if (!s) {
-            rd_devop_fail(op, 404, "not found", "no such request (the last 1024 finished queued requests are kept)");
+            rd_devop_fail(rd, op, 404, "not found",
+                          "no such request (the last 1024 finished queued requests are kept)");
             return;
         }
-        devop_answer(op, 200, s);
+        devop_answer(rd, op, 200, s);
         return;
     }
     if (!r || r->expires_at <= now) {
-        rd_devop_fail(op, 503, "device offline", "the device is not registered");
+        rd_devop_fail(rd, op, 503, "device offline", "the device is not registered");
         return;
     }
     op_ctx_t *c = calloc(1, sizeof *c);
     if (!c) {
-        rd_devop_fail(op, 500, "out of memory", NULL);
+        rd_devop_fail(rd, op, 500, "out of memory", NULL);
         return;
     }
     c->op = op;
@@ -907,7 +937,7 @@ void rd_devop_start(rd_t *rd, devop_t *op)
             db_observation_delete(rd->cfg.db, r->device_id, c->path_str);
             json_decref(body);
             free(c);
-            devop_answer(op, 200, json_pack("{s:s,s:b}", "path", op->path, "observing", false));
+            devop_answer(rd, op, 200, json_pack("{s:s,s:b}", "path", op->path, "observing", false));
             return;
         }
         case DEVOP_READ_COMPOSITE: {
@@ -989,8 +1019,11 @@ void rd_devop_start(rd_t *rd, devop_t *op)
         free(c->obs_attrs);
         free(c);
         snprintf(op->field, sizeof op->field, "%s", field);
-        rd_devop_fail(op, fail, fail == 422 ? "invalid value" : fail == 404 ? "not found" : fail == 403 ? "forbidden"
-                                                                                                      : "bad request",
+        rd_devop_fail(rd, op, fail,
+                      fail == 422   ? "invalid value"
+                      : fail == 404 ? "not found"
+                      : fail == 403 ? "forbidden"
+                                    : "bad request",
                       err);
         return;
     }
@@ -1014,11 +1047,11 @@ void rd_devop_start(rd_t *rd, devop_t *op)
         free(c->obs_attrs);
         free(c);
         if (rc == -3)
-            rd_devop_fail(op, 503, "device offline",
+            rd_devop_fail(rd, op, 503, "device offline",
                           "the device registered over TCP and its connection is closed: it is reachable again once "
                           "it connects and sends an Update");
         else
-            rd_devop_fail(op, 503, rc == -2 ? "queue full" : "out of memory",
+            rd_devop_fail(rd, op, 503, rc == -2 ? "queue full" : "out of memory",
                           rc == -2 ? "the device already has 16 requests waiting" : NULL);
         return;
     }
@@ -1029,7 +1062,7 @@ void rd_devop_start(rd_t *rd, devop_t *op)
         c->op = NULL;
         snprintf(op->location, sizeof op->location, "/api/v1/devices/%" PRId64 "/requests/%" PRId64, r->device_id,
                  id);
-        devop_answer(op, 202,
+        devop_answer(rd, op, 202,
                      json_pack("{s:I,s:s,s:s}", "requestId", (json_int_t)id, "status", "queued", "location",
                                op->location));
     }

@@ -7,7 +7,6 @@ into the SQLite file directly (to set up rows whose API does not exist yet).
 import itertools
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -16,6 +15,8 @@ import time
 import pytest
 import requests
 
+import lwdm_e2e
+
 ADMIN_PASSWORD = "e2e-admin-Pa55word"
 SOURCE_DIR = os.environ.get(
     "LWDM_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -23,44 +24,13 @@ BUILD_DIR = os.environ.get("LWDM_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
 LWDM = os.path.join(BUILD_DIR, "lwdm")
 
 
-def free_ports(tcp=1, udp=4):
-    """Ports that are free right now: bound to port 0 on 127.0.0.1, then released.
-    The UDP ones (CoAP) are also free for TCP: lwdm listens for CoAP over TCP/TLS on
-    the same numbers."""
-    socks, ports = [], []
-    try:
-        for kind, n in ((socket.SOCK_STREAM, tcp), (socket.SOCK_DGRAM, udp)):
-            for _ in range(n):
-                for _attempt in range(50):
-                    s = socket.socket(socket.AF_INET, kind)
-                    s.bind(("127.0.0.1", 0))
-                    port = s.getsockname()[1]
-                    t = None
-                    if kind == socket.SOCK_DGRAM:
-                        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                        try:
-                            t.bind(("127.0.0.1", port))
-                        except OSError:
-                            s.close()
-                            t.close()
-                            continue
-                    socks.append(s)
-                    if t:
-                        socks.append(t)
-                    ports.append(port)
-                    break
-    finally:
-        for s in socks:
-            s.close()
-    return ports
-
-
 class Server:
     def __init__(self, tmpdir):
         self.tmpdir = tmpdir
         self.db_path = os.path.join(tmpdir, "lwdm.db")
         self.log_path = os.path.join(tmpdir, "lwdm.log")
-        http, coap, coaps, bs_coap, bs_coaps = free_ports(1, 4)
+        p = lwdm_e2e.free_ports()   # below the ephemeral range (see there)
+        http, coap, coaps, bs_coap, bs_coaps = p["http"], p["coap"], p["coaps"], p["bs_coap"], p["bs_coaps"]
         self.http_port = http
         self.base = "http://127.0.0.1:%d" % http
         self.cmd = [LWDM, "serve", "--db", self.db_path, "--http", "127.0.0.1:%d" % http,

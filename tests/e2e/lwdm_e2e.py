@@ -61,16 +61,57 @@ def tcp_port_free(port):
         s.close()
 
 
+def _ephemeral_low():
+    """The first port of the kernel's ephemeral range (32768 by default)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _udp_port_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+_PORT_RNG = random.SystemRandom()   # not the module's generator, which a test may seed
+
+
 def free_ports():
     """http (TCP) and the four CoAP ports, all distinct. A CoAP port is free for UDP
-    and for TCP: lwdm listens for CoAP over TCP/TLS on the same numbers (--tcp on)."""
+    and for TCP: lwdm listens for CoAP over TCP/TLS on the same numbers (--tcp on).
+
+    Drawn at random below the kernel's ephemeral range: a port from bind(0) is an
+    ephemeral one, which any socket of a concurrent test (a sim's client socket, an
+    HTTP connection's source port) may be handed between the moment it is released
+    here and the moment lwdm binds it, or while a test restarts lwdm on the same
+    ports (seen under load: "cannot listen on 127.0.0.1 udp port ..."). Ports below
+    the range are handed out only to explicit binds."""
+    low, high = 10000, _ephemeral_low()
     seen = set()
     out = {}
     for name, kind in (("http", socket.SOCK_STREAM), ("coap", socket.SOCK_DGRAM), ("coaps", socket.SOCK_DGRAM),
                        ("bs_coap", socket.SOCK_DGRAM), ("bs_coaps", socket.SOCK_DGRAM)):
-        for _ in range(50):
-            p = free_port(kind)
-            if p not in seen and (kind == socket.SOCK_STREAM or tcp_port_free(p)):
+        p = None
+        for _ in range(200 if high - low > 1000 else 0):
+            c = _PORT_RNG.randrange(low, high)
+            if c in seen or not tcp_port_free(c):
+                continue
+            if kind == socket.SOCK_DGRAM and not _udp_port_free(c):
+                continue
+            p = c
+            break
+        for _ in range(50 if p is None else 0):   # no room below the ephemeral range: bind(0)
+            c = free_port(kind)
+            if c not in seen and (kind == socket.SOCK_STREAM or tcp_port_free(c)):
+                p = c
                 break
         seen.add(p)
         out[name] = p

@@ -85,6 +85,25 @@ def registration(srv, did, expect=200):
     return r.json()
 
 
+def registration_gone(srv, did, timeout=2.0):
+    """Waits until GET /registration answers 404 (problem+json). A De-register deletes
+    the row in the loop pass's transaction, committed just after the 2.02 left: a GET
+    right after the device saw its answer may still find the registration."""
+    last = {}
+
+    def check():
+        r = srv.api("GET", "/devices/%d/registration" % did)
+        last["r"] = r
+        return r.status_code == 404
+    try:
+        wait_until(check, timeout, interval=0.02, what="registration of device %d gone" % did)
+    except AssertionError:
+        r = last.get("r")
+        raise AssertionError("registration still there after %.1f s: %s %s"
+                             % (timeout, r.status_code if r is not None else "-", r.text[:2000] if r is not None else ""))
+    return problem(last["r"], 404)
+
+
 def registration_until(srv, did, pred, timeout=2.0):
     """The registration once pred(it) holds: lwdm writes the row at the end of the loop
     pass, just after the CoAP answer left, so a GET right after may still see the old one."""
@@ -246,7 +265,9 @@ def test_register_unknown_endpoint_refused_without_accept_unknown(procs, tmp_pat
         s.api("POST", "/devices", {"endpoint": known.ep}, expect=201)
         r = known.register()
         assert r is not None and r.code_str == "2.01", r
-        registration(s, device_id(s, known.ep))
+        # the device row exists already (device_id returns at once); the registration row
+        # is written at the end of the loop pass, just after the 2.01 left
+        registration_until(s, device_id(s, known.ep), lambda g: g["endpoint"] == known.ep)
         # ... but not one with management PSK credentials (DTLS only)
         s.api("POST", "/devices", {"endpoint": secured.ep, "managementCredentials": {
             "securityMode": "psk", "pskIdentity": "id-" + secured.ep, "psk": "00112233445566778899aabbccddeeff"}},
@@ -397,7 +418,9 @@ def test_deleted_device_loses_its_registration(srv, mkdev):
     did = register(srv, dev, lt=300)
     r = srv.api("DELETE", "/devices/%d" % did)
     assert r.status_code in (200, 204), r.text
-    time.sleep(0.1)
+    # the API hands the deletion to the loop and answers at once: wait until the loop
+    # has dropped the registration (a fixed sleep was too short under load)
+    assert_logged(srv, r"ep=%s event=device-deleted" % re.escape(dev.ep))
     r = dev.update()
     assert r is not None and r.code_str == "4.04", r    # so that the device registers again
     register(srv, dev, lt=300)                          # accept-unknown: created again
@@ -440,7 +463,9 @@ def test_device_embeds_registration_and_state_filter(srv, mkdev):
     assert dev.ep in reg and dev.ep not in unreg
     assert never["endpoint"] in unreg and never["endpoint"] not in reg
     assert dev.deregister().code_str == "2.02"
-    assert srv.api("GET", "/devices/%d" % did, expect=200).json().get("registration", 0) is None
+    # the row goes at the end of the loop pass, just after the 2.02 left: poll briefly
+    wait_until(lambda: srv.api("GET", "/devices/%d" % did, expect=200).json().get("registration", 0) is None, 2,
+               interval=0.02, what="device %d without an embedded registration" % did)
 
 
 def test_update_deregister_and_events(srv, mkdev):
@@ -478,7 +503,7 @@ def test_update_deregister_and_events(srv, mkdev):
 
     r = dev.deregister()
     assert r is not None and r.code_str == "2.02", r
-    problem(srv.api("GET", "/devices/%d/registration" % did), 404)
+    registration_gone(srv, did)
     assert dev.update().code_str == "4.04"
     assert dev.deregister().code_str == "4.04"
     assert_logged(srv, r"ep=%s\b.*event=deregistered" % re.escape(dev.ep))
@@ -1490,7 +1515,7 @@ def test_tcp_register_read_write_execute_deregister(srv, procs, tmp_path):
     sim.send_signal(signal.SIGTERM)
     rc, out, err = wait_sim(sim, timeout=20)
     assert rc == 0 and "summary: 1 registered, 0 failed" in out, out + err[-2000:]
-    registration(srv, did, expect=404)
+    registration_gone(srv, did, timeout=5)
     evs = wait_events(srv, did, ["deregistration"], since=since)
     assert any(e["type"] == "deregistration" for e in evs), evs
     assert_logged(srv, r"ep=%s .*event=deregistered" % re.escape(ep))
