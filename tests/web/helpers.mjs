@@ -52,17 +52,44 @@ function tcpFree(port) {
     s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
   });
 }
-// CoAP ports must be free for UDP and for TCP: lwdm also listens for CoAP over
-// TCP/TLS on the same numbers (--tcp on) and will not start if one is taken.
+function udpFree(port) {
+  return new Promise((res) => {
+    const s = createSocket('udp4');
+    s.once('error', () => res(false));
+    s.bind(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+}
+// The first port of the kernel's ephemeral range (32768 by default).
+function ephemeralLow() {
+  try {
+    return parseInt(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0], 10) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+// Ports are drawn at random below the ephemeral range (as tests/e2e/lwdm_e2e.py
+// does): a port from bind(0) is an ephemeral one, which another test's socket
+// (a client's source port) may be handed before lwdm binds it. CoAP ports must
+// be free for UDP and for TCP: lwdm also listens for CoAP over TCP/TLS on the
+// same numbers (--tcp on) and will not start if one is taken.
 export async function freePorts() {
+  const low = 10000, high = ephemeralLow();
   const seen = new Set();
-  const out = { http: await freeTcp() };
-  seen.add(out.http);
-  for (const k of ['coap', 'coaps', 'bsCoap', 'bsCoaps']) {
-    let p;
-    do { p = await freeUdp(); } while (seen.has(p) || !(await tcpFree(p)));
-    seen.add(p);
-    out[k] = p;
+  const pick = async (udp) => {
+    for (let i = 0; high - low > 1000 && i < 200; i++) {
+      const p = low + Math.floor(Math.random() * (high - low));
+      if (seen.has(p) || !(await tcpFree(p)) || (udp && !(await udpFree(p)))) continue;
+      return p;
+    }
+    for (;;) { /* no room below the ephemeral range: bind(0) */
+      const p = udp ? await freeUdp() : await freeTcp();
+      if (!seen.has(p) && (await tcpFree(p))) return p;
+    }
+  };
+  const out = {};
+  for (const [k, udp] of [['http', false], ['coap', true], ['coaps', true], ['bsCoap', true], ['bsCoaps', true]]) {
+    out[k] = await pick(udp);
+    seen.add(out[k]);
   }
   return out;
 }
