@@ -38,7 +38,6 @@ static const char SQL_GROUP_DOMAIN[] = "SELECT domain FROM groups WHERE id = ?1"
 static const char SQL_DEVICE_DOMAIN[] = "SELECT domain FROM devices WHERE id = ?1";
 static const char SQL_SERVER_DOMAIN[] = "SELECT domain FROM lwm2m_servers WHERE id = ?1";
 static const char SQL_SERVER_BY_NAME[] = "SELECT id FROM lwm2m_servers WHERE domain = ?1 AND name = ?2";
-/* direct: the device's groups; anc: their proper ancestors */
 /* A device's candidate tasks: its own, its groups' and, for tasks that apply
  * to subgroups, its groups' ancestors'. Runs for every bootstrap and
  * Register, so each part is index lookups only: the direct tasks by

@@ -142,7 +142,8 @@ static bool entry_make(entry_t *e, int64_t at_ms, const char *type, int64_t devi
     return true;
 }
 
-/* Makes e->text from the event's fields (under the lock, once). */
+/* Makes e->text from the event's fields (under the lock, once). false only
+ * when memory runs out (the reader then reports ENOMEM and can try again). */
 static bool entry_render(entry_t *e)
 {
     if (e->text)
@@ -159,6 +160,10 @@ static bool entry_render(entry_t *e)
     json_object_set_new(o, "domain", json_string(e->domain));
     json_object_set_new(o, "data", e->data ? json_incref(e->data) : json_object());
     char *text = json_dumps(o, JSON_COMPACT);
+    if (!text && e->data) { /* data jansson cannot write: the event still reads, with {} */
+        json_object_set_new(o, "data", json_object());
+        text = json_dumps(o, JSON_COMPACT);
+    }
     json_decref(o);
     if (!text || text[0] != '{') {
         free(text);
