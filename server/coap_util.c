@@ -127,18 +127,13 @@ static void release_body(coap_session_t *cs, void *app_ptr)
     free(app_ptr);
 }
 
-coap_mid_t cu_send_request(coap_session_t *cs, int method, const char *root, const lwm2m_path_t *path, int cf,
-                           int accept, int observe, const char *query, const uint8_t *payload, size_t len,
-                           const uint8_t token[8])
+bool cu_request_options(coap_pdu_t *pdu, const char *root, const lwm2m_path_t *path, int cf, int accept, int observe,
+                        const char *query, bool has_payload, const uint8_t token[8])
 {
-    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, (coap_pdu_code_t)method, coap_new_message_id(cs),
-                                    coap_session_max_pdu_size(cs));
-    if (!pdu)
-        return COAP_INVALID_MID;
-    coap_add_token(pdu, 8, token);
+    bool ok = coap_add_token(pdu, 8, token);
     uint8_t b[4];
     if (observe >= 0)
-        coap_add_option(pdu, COAP_OPTION_OBSERVE, coap_encode_var_safe(b, sizeof b, (unsigned)observe), b);
+        ok = ok && coap_add_option(pdu, COAP_OPTION_OBSERVE, coap_encode_var_safe(b, sizeof b, (unsigned)observe), b);
     /* Uri-Path: the alternate root's segments, then the ids */
     if (root && root[0]) {
         const char *p = root;
@@ -148,29 +143,44 @@ coap_mid_t cu_send_request(coap_session_t *cs, int method, const char *root, con
             const char *e = strchr(p, '/');
             size_t n = e ? (size_t)(e - p) : strlen(p);
             if (n)
-                coap_add_option(pdu, COAP_OPTION_URI_PATH, n, (const uint8_t *)p);
+                ok = ok && coap_add_option(pdu, COAP_OPTION_URI_PATH, n, (const uint8_t *)p);
             p += n;
         }
     }
     for (int i = 0; path && i < path->len; i++) {
         char seg[8];
         int n = snprintf(seg, sizeof seg, "%u", path->ids[i]);
-        coap_add_option(pdu, COAP_OPTION_URI_PATH, (size_t)n, (const uint8_t *)seg);
+        ok = ok && coap_add_option(pdu, COAP_OPTION_URI_PATH, (size_t)n, (const uint8_t *)seg);
     }
-    if (cf != LWM2M_CF_NONE && payload)
-        coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(b, sizeof b, (unsigned)cf), b);
+    if (cf != LWM2M_CF_NONE && has_payload)
+        ok = ok && coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(b, sizeof b, (unsigned)cf), b);
     if (query) {
         const char *p = query;
         while (*p) {
             const char *e = strchr(p, '&');
             size_t n = e ? (size_t)(e - p) : strlen(p);
             if (n)
-                coap_add_option(pdu, COAP_OPTION_URI_QUERY, n, (const uint8_t *)p);
+                ok = ok && coap_add_option(pdu, COAP_OPTION_URI_QUERY, n, (const uint8_t *)p);
             p += n + (e ? 1 : 0);
         }
     }
     if (accept != LWM2M_CF_NONE)
-        coap_add_option(pdu, COAP_OPTION_ACCEPT, coap_encode_var_safe(b, sizeof b, (unsigned)accept), b);
+        ok = ok && coap_add_option(pdu, COAP_OPTION_ACCEPT, coap_encode_var_safe(b, sizeof b, (unsigned)accept), b);
+    return ok;
+}
+
+coap_mid_t cu_send_request(coap_session_t *cs, int method, const char *root, const lwm2m_path_t *path, int cf,
+                           int accept, int observe, const char *query, const uint8_t *payload, size_t len,
+                           const uint8_t token[8])
+{
+    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, (coap_pdu_code_t)method, coap_new_message_id(cs),
+                                    coap_session_max_pdu_size(cs));
+    if (!pdu)
+        return COAP_INVALID_MID;
+    if (!cu_request_options(pdu, root, path, cf, accept, observe, query, payload != NULL, token)) {
+        coap_delete_pdu(pdu);
+        return COAP_INVALID_MID;
+    }
     if (payload && len) {
         /* libcoap keeps `data` until the transfer ends: hand it a copy. */
         uint8_t *copy = malloc(len);

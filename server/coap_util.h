@@ -47,6 +47,11 @@ void cu_peer_str(coap_session_t *cs, char *buf, size_t cap);
  * of '&'-separated Uri-Query options or NULL. The payload is copied (large
  * payloads go block-wise). The token is 8 bytes. Returns the message id or
  * COAP_INVALID_MID. */
+/* The token and options of such a request (what cu_send_request adds before
+ * the payload), for a PDU sent by other means (lwdm's own UDP endpoint).
+ * false when one does not fit. */
+bool cu_request_options(coap_pdu_t *pdu, const char *root, const lwm2m_path_t *path, int cf, int accept, int observe,
+                        const char *query, bool has_payload, const uint8_t token[8]);
 coap_mid_t cu_send_request(coap_session_t *cs, int method, const char *root, const lwm2m_path_t *path, int cf,
                            int accept, int observe, const char *query, const uint8_t *payload, size_t len,
                            const uint8_t token[8]);

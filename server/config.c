@@ -20,6 +20,7 @@ void lwdm_config_defaults(lwdm_config_t *c)
     c->bs_coap_port = 5693;
     c->bs_coaps_port = 5694;
     c->tcp = 1;
+    c->own_udp = 1;
     c->accept_unknown = -1;
     c->log_level = LOG_LVL_INFO;
     c->log_format = LOG_FMT_TEXT;
@@ -46,6 +47,9 @@ const char *lwdm_config_usage(void)
            "  --tcp on|off            also listen for CoAP over TCP on the coap ports and over\n"
            "                          TLS-PSK on the coaps ports, same port numbers (RFC 8323)\n"
            "                          [LWDM_TCP] (default on)\n"
+           "  --coap-udp lwdm|libcoap which CoAP stack serves the plain-CoAP management port:\n"
+           "                          lwdm's own UDP endpoint (constant cost per message at any\n"
+           "                          fleet size) or libcoap's [LWDM_COAP_UDP] (default lwdm)\n"
            "  --objects DIR           extra OMA object XMLs, added to the built-in ones [LWDM_OBJECTS]\n"
            "  --public-host HOST      host written into the first-run server entries [LWDM_PUBLIC_HOST]\n"
            "                          (default: the CoAP address, or 127.0.0.1 for 0.0.0.0)\n"
@@ -159,6 +163,10 @@ static int apply(lwdm_config_t *c, const char *name, const char *v, char *err, s
         rc = parse_port(v, &c->bs_coaps_port);
     } else if (!strcmp(name, "tcp")) {
         rc = parse_bool(v, &c->tcp);
+    } else if (!strcmp(name, "coap-udp")) {
+        if (!strcasecmp(v, "lwdm")) c->own_udp = 1;
+        else if (!strcasecmp(v, "libcoap")) c->own_udp = 0;
+        else rc = -1;
     } else if (!strcmp(name, "objects")) {
         COPY(c->objects_dir, v);
     } else if (!strcmp(name, "public-host")) {
@@ -192,7 +200,7 @@ static int apply(lwdm_config_t *c, const char *name, const char *v, char *err, s
 static const struct { const char *env, *opt; } k_env[] = {
     {"LWDM_DB", "db"}, {"LWDM_HTTP", "http"}, {"LWDM_COAP_ADDR", "coap-addr"},
     {"LWDM_COAP", "coap"}, {"LWDM_COAPS", "coaps"}, {"LWDM_BS_COAP", "bs-coap"},
-    {"LWDM_BS_COAPS", "bs-coaps"}, {"LWDM_TCP", "tcp"}, {"LWDM_OBJECTS", "objects"}, {"LWDM_PUBLIC_HOST", "public-host"},
+    {"LWDM_BS_COAPS", "bs-coaps"}, {"LWDM_TCP", "tcp"}, {"LWDM_COAP_UDP", "coap-udp"}, {"LWDM_OBJECTS", "objects"}, {"LWDM_PUBLIC_HOST", "public-host"},
     {"LWDM_ACCEPT_UNKNOWN", "accept-unknown"}, {"LWDM_WEB", "web"},
     {"LWDM_HTTP_THREADS", "http-threads"}, {"LWDM_BS_TIMEOUT", "bs-timeout"},
     {"LWDM_QUEUE_AWAKE", "queue-awake"},

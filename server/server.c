@@ -36,6 +36,7 @@
 #include "api/api.h"
 #include "db/db.h"
 #include "server/bootstrap/bs.h"
+#include "server/coap_udp.h"
 #include "server/common/log.h"
 #include "server/common/events.h"
 #include "server/common/metrics.h"
@@ -52,6 +53,7 @@ struct lwdm_server {
     lwm2m_registry_t *reg;
     api_t *api;
     coap_context_t *coap;
+    cudp_t *udp;                  /* lwdm's own endpoint on the plain-CoAP management port, or NULL */
     bs_server_t *bs;
     rd_t *rd;
     int64_t gauges_at_ms;
@@ -180,6 +182,29 @@ static int on_event(coap_session_t *cs, const coap_event_t ev)
         break;
     }
     return 0;
+}
+
+/* lwdm's own UDP endpoint hands its messages to the registration interface. */
+static void udp_on_request(void *arg, cudp_peer_t *p, const coap_pdu_t *req, coap_pdu_t *resp)
+{
+    lwdm_server_t *s = arg;
+    if (s->rd)
+        rd_udp_request(s->rd, p, req, resp);
+    else
+        coap_pdu_set_code(resp, COAP_RESPONSE_CODE(503));
+}
+
+static bool udp_on_response(void *arg, cudp_peer_t *p, const coap_pdu_t *recv)
+{
+    lwdm_server_t *s = arg;
+    return s->rd && rd_udp_response(s->rd, p, recv);
+}
+
+static void udp_on_nack(void *arg, cudp_peer_t *p, coap_mid_t mid, const char *why)
+{
+    lwdm_server_t *s = arg;
+    if (s->rd)
+        rd_udp_nack(s->rd, p, mid, why);
 }
 
 /* DTLS-PSK: the key for an identity, by the endpoint the client reached. */
@@ -542,7 +567,16 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
     coap_register_response_handler(s->coap, on_response);
     coap_register_nack_handler(s->coap, on_nack);
     coap_register_event_handler(s->coap, on_event);
-    if (add_endpoint(s, s->coap_port, COAP_PROTO_UDP, err, errlen) ||
+    if (cfg->own_udp && s->coap_port) {
+        cudp_config_t uc = {.timers = &s->timers,
+                            .h = {.on_request = udp_on_request,
+                                  .on_response = udp_on_response,
+                                  .on_nack = udp_on_nack,
+                                  .arg = s}};
+        if (cudp_new(&uc, cfg->coap_addr, s->coap_port, &s->udp, err, errlen) != 0)
+            goto fail;
+    }
+    if ((!s->udp && add_endpoint(s, s->coap_port, COAP_PROTO_UDP, err, errlen)) ||
         add_endpoint(s, s->coaps_port, COAP_PROTO_DTLS, err, errlen) ||
         add_endpoint(s, s->bs_coap_port, COAP_PROTO_UDP, err, errlen) ||
         add_endpoint(s, s->bs_coaps_port, COAP_PROTO_DTLS, err, errlen) || add_tcp_endpoints(s, err, errlen))
@@ -572,6 +606,7 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
                       .http = s->http,
                       .coap_port = s->coap_port,
                       .coaps_port = s->coaps_port,
+                      .udp = s->udp,
                       .accept_unknown = cfg->accept_unknown,
                       .domain = "/",
                       .awake_ms = cfg->queue_awake_ms,
@@ -614,6 +649,10 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &e);
     e.data.fd = s->tfd;
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->tfd, &e);
+    if (s->udp) {
+        e.data.fd = cudp_fd(s->udp);
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, e.data.fd, &e);
+    }
     *out = s;
     return 0;
 fail:
@@ -641,11 +680,13 @@ int lwdm_server_run(lwdm_server_t *s)
             LOGE("server", "event=epoll-failed err=\"%s\"", strerror(errno));
             return -1;
         }
-        bool io = false, tick = false;
+        bool io = false, tick = false, uio = false;
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             if (fd == cfd) {
                 io = true;
+            } else if (s->udp && fd == cudp_fd(s->udp)) {
+                uio = true;
             } else if (fd == s->tfd) {
                 uint64_t x;
                 ssize_t r = read(s->tfd, &x, sizeof x);
@@ -663,6 +704,8 @@ int lwdm_server_run(lwdm_server_t *s)
             coap_io_process(s->coap, COAP_IO_NO_WAIT);
         if (io)
             coap_drain(s, cfd);
+        if (uio)
+            cudp_read(s->udp);
         timer_heap_run(&s->timers, mono_ms());
         http_client_on_timer(s->http, mono_ms());
         bs_server_after_io(s->bs);
@@ -698,6 +741,7 @@ void lwdm_server_close(lwdm_server_t **sp)
         api_stop(&s->api);
     if (s->rd)
         rd_free(&s->rd);
+    cudp_free(&s->udp); /* after rd: it holds peers */
     if (s->bs)
         bs_server_free(&s->bs);
     http_client_free(&s->http);

@@ -183,14 +183,60 @@ bool rd_reg_disconnected(const rd_reg_t *r)
 
 bool rd_reg_awake(const rd_reg_t *r, int64_t now)
 {
-    if (!r->cs || coap_session_get_state(r->cs) != COAP_SESSION_STATE_ESTABLISHED)
+    if (!r->up && (!r->cs || coap_session_get_state(r->cs) != COAP_SESSION_STATE_ESTABLISHED))
         return false;
     return !r->queue_mode || now < r->awake_until;
+}
+
+/* ----------------------------------------------------------- message origin */
+/* Where a request came from: a libcoap session (DTLS, TCP, TLS; UDP when
+ * lwdm's own UDP endpoint is off) or a peer of lwdm's own UDP endpoint. */
+typedef struct {
+    coap_session_t *cs;
+    cudp_peer_t *up;
+} rd_from_t;
+
+static bool from_secure(const rd_from_t *f) { return f->cs && cu_is_secure(f->cs); }
+static bool from_reliable(const rd_from_t *f) { return f->cs && cu_is_reliable(f->cs); }
+static const coap_bin_const_t *from_identity(const rd_from_t *f)
+{
+    return f->cs ? coap_session_get_psk_identity(f->cs) : NULL;
+}
+static rd_reg_t *from_app(const rd_from_t *f)
+{
+    return f->cs ? coap_session_get_app_data(f->cs) : cudp_peer_app_data(f->up);
+}
+static const char *from_proto(const rd_from_t *f) { return f->cs ? cu_proto_name(f->cs) : "udp"; }
+/* identifies the origin (retransmitted De-register) */
+static const void *from_key(const rd_from_t *f) { return f->cs ? (const void *)f->cs : (const void *)f->up; }
+
+coap_mid_t rd_send(rd_reg_t *r, int method, const lwm2m_path_t *path, int cf, int accept, int observe,
+                   const char *query, const uint8_t *payload, size_t len, const uint8_t token[8])
+{
+    if (r->cs)
+        return cu_send_request(r->cs, method, r->root, path, cf, accept, observe, query, payload, len, token);
+    if (!r->up)
+        return COAP_INVALID_MID;
+    coap_pdu_t *pdu = cudp_new_request(r->up, (coap_pdu_code_t)method);
+    if (!pdu)
+        return COAP_INVALID_MID;
+    if (!cu_request_options(pdu, r->root, path, cf, accept, observe, query, payload != NULL, token)) {
+        coap_delete_pdu(pdu);
+        return COAP_INVALID_MID;
+    }
+    metrics_coap(true, method);
+    return cudp_send(r->up, pdu, payload, payload ? len : 0);
 }
 
 /* ------------------------------------------------------- registration life */
 static void reg_detach_session(rd_reg_t *r)
 {
+    if (r->up) {
+        if (cudp_peer_app_data(r->up) == r)
+            cudp_peer_set_app_data(r->up, NULL);
+        cudp_peer_unref(r->up);
+        r->up = NULL;
+    }
     if (!r->cs)
         return;
     if (r->rd->stopping)
@@ -201,8 +247,19 @@ static void reg_detach_session(rd_reg_t *r)
     r->cs = NULL;
 }
 
-static void reg_attach_session(rd_reg_t *r, coap_session_t *cs)
+static void reg_attach_session(rd_reg_t *r, const rd_from_t *f)
 {
+    if (f->up) {
+        if (r->up == f->up)
+            return;
+        reg_detach_session(r);
+        r->up = cudp_peer_ref(f->up);
+        r->tcp = false;
+        cudp_peer_set_app_data(f->up, r);
+        snprintf(r->address, sizeof r->address, "%s", cudp_peer_addr(f->up));
+        return;
+    }
+    coap_session_t *cs = f->cs;
     if (r->cs == cs)
         return;
     reg_detach_session(r);
@@ -492,10 +549,10 @@ static json_t *reg_event_data(const rd_reg_t *r)
  * device on plain CoAP over UDP or TCP (only one without management PSK
  * credentials; unknown ones created when accept-unknown is on). Returns 0
  * with *dev, or a CoAP code. */
-static int authorise(rd_t *rd, coap_session_t *cs, const reg_query_t *q, db_device_t *dev, char *msg, size_t cap)
+static int authorise(rd_t *rd, const rd_from_t *f, const reg_query_t *q, db_device_t *dev, char *msg, size_t cap)
 {
-    const coap_bin_const_t *id = coap_session_get_psk_identity(cs);
-    bool secure = cu_is_secure(cs);
+    const coap_bin_const_t *id = from_identity(f);
+    bool secure = from_secure(f);
     if (secure) {
         if (!id || !id->length) {
             snprintf(msg, cap, "no PSK identity");
@@ -564,19 +621,19 @@ static void refuse(coap_pdu_t *resp, const char *event, const char *who, int cod
     cu_reply_error(resp, code / 100, code % 100, msg);
 }
 
-static bool on_mgmt_port(rd_t *rd, coap_session_t *cs)
+static bool on_mgmt_port(rd_t *rd, const rd_from_t *f)
 {
-    return cu_is_local_port(cs, rd->cfg.coap_port) || cu_is_local_port(cs, rd->cfg.coaps_port);
+    return f->up || cu_is_local_port(f->cs, rd->cfg.coap_port) || cu_is_local_port(f->cs, rd->cfg.coaps_port);
 }
 
 /* The device's session delivered a message: it is awake (queue mode). */
-static void touch(rd_t *rd, rd_reg_t *r, coap_session_t *cs)
+static void touch(rd_t *rd, rd_reg_t *r, const rd_from_t *f)
 {
     int64_t now = now_ms();
     r->last_contact = now;
     r->awake_until = now + (rd->cfg.awake_ms ? rd->cfg.awake_ms : 93000);
-    if (cs && r->cs != cs)
-        reg_attach_session(r, cs);
+    if (f)
+        reg_attach_session(r, f);
 }
 
 static void schedule_start(rd_t *rd, rd_reg_t *r, bool is_register)
@@ -590,21 +647,19 @@ static void schedule_start(rd_t *rd, rd_reg_t *r, bool is_register)
 }
 
 /* ---------------------------------------------------------------- Register */
-static void hnd_register(coap_resource_t *res, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
-                         coap_pdu_t *resp)
+static void do_register(rd_t *rd, const rd_from_t *f, const coap_pdu_t *req, coap_pdu_t *resp)
 {
-    (void)query;
-    rd_t *rd = coap_resource_get_userdata(res);
     metrics_coap(false, COAP_REQUEST_CODE_POST);
-    handshake_release(rd, cs);
-    if (!on_mgmt_port(rd, cs)) {
+    if (f->cs)
+        handshake_release(rd, f->cs);
+    if (!on_mgmt_port(rd, f)) {
         cu_reply_error(resp, 4, 4, NULL);
         return;
     }
     metrics_inc(MC_RD_REGISTER);
-    rd_reg_t *cur = coap_session_get_app_data(cs);
+    rd_reg_t *cur = from_app(f);
     /* (over TCP there are no retransmissions, and every message id is 0) */
-    if (cur && !cu_is_reliable(cs) && cur->last_reg_mid == coap_pdu_get_mid(req) && cur->last_reg_mid >= 0) {
+    if (cur && !from_reliable(f) && cur->last_reg_mid == coap_pdu_get_mid(req) && cur->last_reg_mid >= 0) {
         /* a retransmitted Register: the same answer, no second registration */
         char loc[24];
         snprintf(loc, sizeof loc, "%" PRId64, cur->location);
@@ -635,7 +690,7 @@ static void hnd_register(coap_resource_t *res, coap_session_t *cs, const coap_pd
         return;
     }
     db_device_t dev = {0};
-    code = authorise(rd, cs, &q, &dev, msg, sizeof msg);
+    code = authorise(rd, f, &q, &dev, msg, sizeof msg);
     if (code) {
         refuse(resp, "register-refused", who, code, msg);
         return;
@@ -668,9 +723,9 @@ static void hnd_register(coap_resource_t *res, coap_session_t *cs, const coap_pd
     snprintf(r->root, sizeof r->root, "%s", root);
     memcpy(r->cfs, cfs, sizeof cfs);
     r->ncf = ncf;
-    r->secure = cu_is_secure(cs);
-    r->tcp = cu_is_reliable(cs);
-    const coap_bin_const_t *id = coap_session_get_psk_identity(cs);
+    r->secure = from_secure(f);
+    r->tcp = from_reliable(f);
+    const coap_bin_const_t *id = from_identity(f);
     if (r->secure && id && id->length) {
         r->psk_identity = malloc(id->length + 1);
         if (r->psk_identity) {
@@ -680,11 +735,11 @@ static void hnd_register(coap_resource_t *res, coap_session_t *cs, const coap_pd
     }
     r->registered_at = r->last_update_at = now;
     r->expires_at = now + r->lifetime * 1000;
-    r->last_reg_mid = cu_is_reliable(cs) ? -1 : coap_pdu_get_mid(req);
+    r->last_reg_mid = from_reliable(f) ? -1 : coap_pdu_get_mid(req);
     rd_map_put(&rd->by_dev, r->device_id, r);
     rd_map_put(&rd->by_loc, r->location, r);
-    reg_attach_session(r, cs);
-    touch(rd, r, cs);
+    reg_attach_session(r, f);
+    touch(rd, r, f);
     arm_expiry(rd, r);
     mark_dirty(rd, r);
     schedule_start(rd, r, true);
@@ -698,12 +753,12 @@ static void hnd_register(coap_resource_t *res, coap_session_t *cs, const coap_pd
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(201));
     LOGI("registry", "ep=%s event=registered location=/rd/%s lt=%" PRId64 " lwm2m=%s b=%s%s secure=%d addr=%s proto=%s",
          r->endpoint, loc, r->lifetime, version_str(r->version), r->binding, r->queue_mode ? " queue=1" : "",
-         r->secure, r->address, cu_proto_name(cs));
+         r->secure, r->address, from_proto(f));
     rd_publish(rd, r, 0, NULL, "registration", reg_event_data(r));
 }
 
 /* ------------------------------------------------ Update and De-register */
-static rd_reg_t *find_location(rd_t *rd, coap_session_t *cs, const coap_pdu_t *req, int *code, char *msg, size_t cap)
+static rd_reg_t *find_location(rd_t *rd, const rd_from_t *f, const coap_pdu_t *req, int *code, char *msg, size_t cap)
 {
     coap_string_t *path = coap_get_uri_path(req);
     rd_reg_t *r = NULL;
@@ -730,8 +785,8 @@ static rd_reg_t *find_location(rd_t *rd, coap_session_t *cs, const coap_pdu_t *r
     }
     /* the same identity (or plain CoAP for a plain registration), from any
      * address and over UDP or TCP (an Update on a new connection re-binds) */
-    bool secure = cu_is_secure(cs);
-    const coap_bin_const_t *id = coap_session_get_psk_identity(cs);
+    bool secure = from_secure(f);
+    const coap_bin_const_t *id = from_identity(f);
     if (secure != r->secure ||
         (secure && (!id || !r->psk_identity || id->length != strlen(r->psk_identity) ||
                     memcmp(id->s, r->psk_identity, id->length) != 0))) {
@@ -743,25 +798,23 @@ static rd_reg_t *find_location(rd_t *rd, coap_session_t *cs, const coap_pdu_t *r
     return r;
 }
 
-static void hnd_location(coap_resource_t *res, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
-                         coap_pdu_t *resp)
+static void do_location(rd_t *rd, const rd_from_t *f, const coap_pdu_t *req, coap_pdu_t *resp)
 {
-    (void)query;
-    rd_t *rd = coap_resource_get_userdata(res);
     coap_pdu_code_t method = coap_pdu_get_code(req);
     metrics_coap(false, method);
-    handshake_release(rd, cs);
+    if (f->cs)
+        handshake_release(rd, f->cs);
     coap_string_t *path = coap_get_uri_path(req);
     bool is_rd = path && path->length > 3 && !memcmp(path->s, "rd/", 3);
     coap_delete_string(path);
-    if (!on_mgmt_port(rd, cs) || !is_rd) {
+    if (!on_mgmt_port(rd, f) || !is_rd) {
         cu_reply_error(resp, 4, 4, NULL);
         return;
     }
     int code;
     char msg[128];
-    rd_reg_t *r = find_location(rd, cs, req, &code, msg, sizeof msg);
-    if (!r && method == COAP_REQUEST_CODE_DELETE && rd->last_dereg_cs == cs &&
+    rd_reg_t *r = find_location(rd, f, req, &code, msg, sizeof msg);
+    if (!r && method == COAP_REQUEST_CODE_DELETE && rd->last_dereg_from == from_key(f) &&
         rd->last_dereg_mid == coap_pdu_get_mid(req)) {
         /* a retransmitted De-register (its 2.02 was lost): the same answer */
         metrics_coap(true, LWM2M_CODE(2, 2));
@@ -778,7 +831,7 @@ static void hnd_location(coap_resource_t *res, coap_session_t *cs, const coap_pd
         rd_publish(rd, r, 0, NULL, "deregistration", json_pack("{s:I}", "location", (json_int_t)r->location));
         rd_tx(rd);
         db_registration_delete(rd->cfg.db, r->device_id);
-        rd->last_dereg_cs = cu_is_reliable(cs) ? NULL : cs; /* no retransmissions over TCP */
+        rd->last_dereg_from = from_reliable(f) ? NULL : from_key(f); /* no retransmissions over TCP */
         rd->last_dereg_mid = coap_pdu_get_mid(req);
         reg_drop(rd, r, "device de-registered");
         metrics_coap(true, LWM2M_CODE(2, 2));
@@ -833,20 +886,34 @@ static void hnd_location(coap_resource_t *res, coap_session_t *cs, const coap_pd
     int64_t now = now_ms();
     r->last_update_at = now;
     r->expires_at = now + r->lifetime * 1000;
-    touch(rd, r, cs);
+    touch(rd, r, f);
     arm_expiry(rd, r);
     mark_dirty(rd, r);
     schedule_start(rd, r, false);
     metrics_coap(true, LWM2M_CODE(2, 4));
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
     LOGD("registry", "ep=%s event=updated location=/rd/%" PRId64 " lt=%" PRId64 " addr=%s proto=%s", r->endpoint,
-         r->location, r->lifetime, r->address, cu_proto_name(cs));
+         r->location, r->lifetime, r->address, from_proto(f));
     json_t *d = reg_event_data(r);
     json_object_set_new(d, "objectLinksChanged", json_boolean(len > 0));
     rd_publish(rd, r, 0, NULL, "update", d);
 }
 
 /* -------------------------------------------------------------- libcoap glue */
+static void hnd_register(coap_resource_t *res, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
+                         coap_pdu_t *resp)
+{
+    (void)query;
+    do_register(coap_resource_get_userdata(res), &(rd_from_t){.cs = cs}, req, resp);
+}
+
+static void hnd_location(coap_resource_t *res, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
+                         coap_pdu_t *resp)
+{
+    (void)query;
+    do_location(coap_resource_get_userdata(res), &(rd_from_t){.cs = cs}, req, resp);
+}
+
 bool rd_owns_session(const rd_t *rd, coap_session_t *cs)
 {
     return cu_is_local_port(cs, rd->cfg.coap_port) || cu_is_local_port(cs, rd->cfg.coaps_port);
@@ -868,6 +935,39 @@ void rd_on_nack(rd_t *rd, coap_session_t *cs, coap_mid_t mid, const char *why)
     if (!r || r->rd != rd)
         return;
     rd_requests_on_nack(rd, r, mid, why);
+}
+
+/* ------------------------------------------------- lwdm's own UDP endpoint */
+void rd_udp_request(rd_t *rd, cudp_peer_t *p, const coap_pdu_t *req, coap_pdu_t *resp)
+{
+    rd_from_t f = {.up = p};
+    coap_string_t *path = coap_get_uri_path(req);
+    bool is_rd = path && path->length == 2 && !memcmp(path->s, "rd", 2);
+    coap_delete_string(path);
+    if (!is_rd) {
+        do_location(rd, &f, req, resp); /* /rd/{location}, or 4.04 */
+    } else if (coap_pdu_get_code(req) == COAP_REQUEST_CODE_POST) {
+        do_register(rd, &f, req, resp);
+    } else {
+        metrics_coap(false, coap_pdu_get_code(req));
+        cu_reply_error(resp, 4, 5, NULL);
+    }
+}
+
+bool rd_udp_response(rd_t *rd, cudp_peer_t *p, const coap_pdu_t *recv)
+{
+    rd_reg_t *r = cudp_peer_app_data(p);
+    if (!r || r->rd != rd)
+        return false;
+    touch(rd, r, NULL);
+    return rd_requests_on_response(rd, r, recv);
+}
+
+void rd_udp_nack(rd_t *rd, cudp_peer_t *p, coap_mid_t mid, const char *why)
+{
+    rd_reg_t *r = cudp_peer_app_data(p);
+    if (r && r->rd == rd)
+        rd_requests_on_nack(rd, r, mid, why);
 }
 
 /* A DTLS session in handshake is held (as in the bootstrap interface) so
@@ -1130,6 +1230,14 @@ static void load(rd_t *rd)
         r->expires_at = d->expires_at;
         r->last_reg_mid = -1;
         r->obs_restore = true; /* re-observe on its first Update (the device still sends, lwdm lost the tokens) */
+        if (rd->cfg.udp && !r->secure && !r->tcp) {
+            /* plain CoAP over UDP: reachable at its last address right away */
+            cudp_peer_t *up = cudp_peer_at(rd->cfg.udp, r->address);
+            if (up) {
+                reg_attach_session(r, &(rd_from_t){.up = up});
+                cudp_peer_unref(up);
+            }
+        }
         rd_map_put(&rd->by_dev, r->device_id, r);
         rd_map_put(&rd->by_loc, r->location, r);
         arm_expiry(rd, r);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/coap_udp.h"
 #include "server/common/devops.h"
 
 struct db;
@@ -34,6 +35,7 @@ typedef struct {
     struct events *events;        /* may be NULL */
     struct http_client *http;
     uint16_t coap_port, coaps_port;
+    cudp_t *udp;                  /* lwdm's own endpoint on the NoSec port, or NULL (libcoap's) */
     int accept_unknown;           /* 1 create unknown NoSec endpoints, 0 refuse, -1 from bootstrap settings */
     const char *domain;           /* "/" */
     unsigned awake_ms;            /* queue mode awake window; 0 = 93 s */
@@ -60,6 +62,10 @@ bool rd_on_response(rd_t *rd, coap_session_t *cs, const coap_pdu_t *sent, const 
 void rd_on_nack(rd_t *rd, coap_session_t *cs, coap_mid_t mid, const char *why);
 void rd_on_session_new(rd_t *rd, coap_session_t *cs);
 void rd_on_session_closed(rd_t *rd, coap_session_t *cs);
+/* lwdm's own UDP endpoint (cudp_handlers_t) */
+void rd_udp_request(rd_t *rd, cudp_peer_t *p, const coap_pdu_t *req, coap_pdu_t *resp);
+bool rd_udp_response(rd_t *rd, cudp_peer_t *p, const coap_pdu_t *recv);
+void rd_udp_nack(rd_t *rd, cudp_peer_t *p, coap_mid_t mid, const char *why);
 /* DTLS-PSK key for a management identity: length, or -1 (unknown: refuse). */
 int rd_psk_lookup(rd_t *rd, const uint8_t *identity, size_t idlen, uint8_t *key, size_t keycap);
 /* End of a loop pass: takes submitted operations, starts management sessions

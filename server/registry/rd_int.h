@@ -105,6 +105,7 @@ struct rd_reg {
     coap_mid_t last_reg_mid;  /* retransmitted Register detection; -1 none */
     coap_session_t *cs;       /* referenced while attached; NULL when lwdm has none (after a
                                  restart, or a closed DTLS session / TCP connection) */
+    cudp_peer_t *up;          /* or the peer of lwdm's own UDP endpoint (referenced); at most one is set */
     lwdm_timer_t expiry;
     /* requests */
     rd_rq_t *q_head, *q_tail; /* waiting */
@@ -137,7 +138,7 @@ struct rd {
     events_batch_t evq;       /* the pass's live events: published once it is committed */
     size_t nanswered, answered_cap;
     bool stopping;
-    coap_session_t *last_dereg_cs; /* a retransmitted De-register gets 2.02 again */
+    const void *last_dereg_from; /* session or peer: a retransmitted De-register gets 2.02 again */
     coap_mid_t last_dereg_mid;
     rd_done_t *done;          /* finished queued requests (ring of RD_DONE_KEEP), lazily allocated */
     size_t done_next;
@@ -154,6 +155,10 @@ void rd_tx(rd_t *rd);
 int64_t rd_mono_ms(void);
 void rd_publish(rd_t *rd, const rd_reg_t *r, int64_t device_id, const char *endpoint, const char *type, json_t *data);
 bool rd_reg_awake(const rd_reg_t *r, int64_t now_ms);
+/* A request to the device on its session or UDP peer (cu_send_request's
+ * arguments, the root from the registration). */
+coap_mid_t rd_send(rd_reg_t *r, int method, const lwm2m_path_t *path, int cf, int accept, int observe,
+                   const char *query, const uint8_t *payload, size_t len, const uint8_t token[8]);
 int rd_parse_binding(const char *b, char *transports, size_t cap, bool *queue);
 int rd_parse_links(const uint8_t *data, size_t len, char *root, size_t rootcap, int *cfs, size_t *ncf, char *msg,
                    size_t cap);

@@ -89,8 +89,8 @@ static void send_next(rd_t *rd, rd_reg_t *r)
     while (!r->inflight && r->q_head && rd_reg_awake(r, now_ms())) {
         rd_rq_t *q = r->q_head;
         unlink_queued(r, q);
-        q->mid = cu_send_request(r->cs, q->spec.method, r->root, &q->spec.path, q->spec.cf, q->spec.accept,
-                                 q->spec.observe, q->query, q->payload, q->spec.len, q->token);
+        q->mid = rd_send(r, q->spec.method, &q->spec.path, q->spec.cf, q->spec.accept, q->spec.observe, q->query,
+                         q->payload, q->spec.len, q->token);
         if (q->mid == COAP_INVALID_MID) {
             rq_finish(rd, q, 0, LWM2M_CF_NONE, NULL, 0, NULL, "could not send the request");
             rq_free(q);
@@ -925,6 +925,9 @@ void rd_devop_start(rd_t *rd, devop_t *op)
             if (o->active && r->cs) {
                 coap_binary_t tok = {8, o->token};
                 coap_cancel_observe(r->cs, &tok, COAP_MESSAGE_CON);
+            } else if (o->active && r->up) {
+                /* RFC 7641 3.6: a GET with Observe 1 and the observation's token */
+                rd_send(r, COAP_REQUEST_CODE_GET, &o->p, LWM2M_CF_NONE, LWM2M_CF_NONE, 1, NULL, NULL, 0, o->token);
             }
             for (rd_obs_t **pp = &r->obs; *pp; pp = &(*pp)->next)
                 if (*pp == o) {
