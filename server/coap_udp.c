@@ -166,15 +166,18 @@ static size_t encode(const coap_pdu_t *pdu, uint8_t *buf, size_t cap, bool paylo
 
 size_t cudp_encode(const coap_pdu_t *pdu, uint8_t *buf, size_t cap) { return encode(pdu, buf, cap, true, true); }
 
-static coap_pdu_t *parse(const uint8_t *data, size_t len)
+/* cap: the PDU's max_size; coap_pdu_parse leaves no room to add to it otherwise */
+static coap_pdu_t *parse_cap(const uint8_t *data, size_t len, size_t cap)
 {
-    coap_pdu_t *pdu = coap_pdu_init(0, 0, 0, len);
+    coap_pdu_t *pdu = coap_pdu_init(0, 0, 0, cap > len ? cap : len);
     if (pdu && !coap_pdu_parse(COAP_PROTO_UDP, data, len, pdu)) {
         coap_delete_pdu(pdu);
         return NULL;
     }
     return pdu;
 }
+
+static coap_pdu_t *parse(const uint8_t *data, size_t len) { return parse_cap(data, len, len); }
 
 static void add_uint_option(coap_pdu_t *pdu, uint16_t num, unsigned v)
 {
@@ -261,7 +264,8 @@ static void idle_unlink(cudp_t *u, cudp_peer_t *p)
     u->nidle--;
 }
 
-static bool busy(const cudp_peer_t *p) { return p->refs > 0 || p->q_head || p->xchgs || p->b1; }
+/* A half-received Block1 request does not keep a peer: it expires with it. */
+static bool busy(const cudp_peer_t *p) { return p->refs > 0 || p->q_head || p->xchgs; }
 
 static void xchg_free(xchg_t *x)
 {
@@ -572,7 +576,7 @@ coap_pdu_t *cudp_new_request(cudp_peer_t *p, coap_pdu_code_t code)
  * 0, the request again for that Block2 block). */
 static coap_mid_t send_next(cudp_peer_t *p, xchg_t *x, int block2, unsigned szx)
 {
-    coap_pdu_t *pdu = parse(x->tmpl, x->tlen);
+    coap_pdu_t *pdu = parse_cap(x->tmpl, x->tlen, x->tlen + 16 + (x->body ? x->blen : 0)); /* + Block, Size1, body */
     if (!pdu)
         return COAP_INVALID_MID;
     coap_mid_t mid = p->next_mid++;
@@ -585,11 +589,16 @@ static coap_mid_t send_next(cudp_peer_t *p, xchg_t *x, int block2, unsigned szx)
         add_uint_option(pdu, COAP_OPTION_BLOCK1, (unsigned)((x->boff / bs) << 4 | (more ? 8u : 0u) | szx));
         if (x->boff == 0)
             add_uint_option(pdu, COAP_OPTION_SIZE1, (unsigned)x->blen);
-        coap_add_data(pdu, n, x->body + x->boff);
+        if (!coap_add_data(pdu, n, x->body + x->boff)) {
+            coap_delete_pdu(pdu);
+            return COAP_INVALID_MID;
+        }
     } else {
         add_uint_option(pdu, COAP_OPTION_BLOCK2, (unsigned)block2 << 4 | szx);
-        if (x->body && !x->block1)
-            coap_add_data(pdu, x->blen, x->body);
+        if (x->body && !x->block1 && !coap_add_data(pdu, x->blen, x->body)) {
+            coap_delete_pdu(pdu);
+            return COAP_INVALID_MID;
+        }
     }
     size_t n = encode(pdu, p->u->tx, sizeof p->u->tx, true, true);
     coap_delete_pdu(pdu);
@@ -802,6 +811,15 @@ static void on_request(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *req)
         return;
     }
     coap_block_t b1;
+    coap_opt_iterator_t oi;
+    coap_opt_t *b1opt = coap_check_option(req, COAP_OPTION_BLOCK1, &oi);
+    if (b1opt && COAP_OPT_BLOCK_SZX(b1opt) == 7) { /* RFC 7959 2.2; coap_get_block() refuses SZX 7 */
+        b1_reset(p);
+        coap_pdu_set_code(resp, COAP_RESPONSE_CODE(400));
+        reply(u, p, req, resp, con);
+        coap_delete_pdu(resp);
+        return;
+    }
     if (coap_get_block(req, COAP_OPTION_BLOCK1, &b1)) {
         size_t dlen = 0;
         const uint8_t *d = NULL;
@@ -809,7 +827,7 @@ static void on_request(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *req)
         size_t bs = (size_t)1 << (b1.szx + 4);
         if (b1.num == 0)
             b1_reset(p);
-        if (b1.num != p->b1next || (b1.m && dlen != bs) || b1.szx == 7) {
+        if (b1.num != p->b1next || (b1.m && dlen != bs)) {
             b1_reset(p);
             coap_pdu_set_code(resp, COAP_RESPONSE_CODE(408)); /* Request Entity Incomplete */
             reply(u, p, req, resp, con);
@@ -946,9 +964,11 @@ void cudp_input(cudp_t *u, const struct sockaddr *from, socklen_t fromlen, const
         if (p->q_head && p->q_head->mid == mid) {
             if (type == COAP_MESSAGE_RST) {
                 fail_head(p, "reset by the client");
+            } else if (code != 0 && unknown_critical(pdu)) {
+                fail_head(p, "response with an unknown critical option"); /* rejected (RFC 7252 5.4.1) */
             } else {
                 dequeue(p);
-                if (code != 0 && !unknown_critical(pdu))
+                if (code != 0)
                     on_response(u, p, pdu);
             }
         }
