@@ -1132,6 +1132,41 @@ def test_block2_read(srv, opdev):
     assert seen == list(range(len(seen))) and len(seen) == (len(payload) + 63) // 64, seen
 
 
+@pytest.mark.parametrize("device_szx", [6, 2])
+def test_block1_write(srv, opdev, device_szx):
+    """A write too large for one message goes in Block1 blocks (1,024 bytes, or the smaller
+    size the device asks for in its first 2.31), each after the previous 2.31 Continue, and
+    the device receives the whole payload once."""
+    dev, did = opdev
+    value = "".join("%05d," % i for i in range(500))  # 3,000 characters
+    blocks = []
+
+    def write(m):
+        b1 = m.option(OPT_BLOCK1)
+        assert b1, "no Block1 option on a %d-byte write" % len(m.payload)
+        val = opt_uint(b1[0])
+        num, more, szx = val >> 4, bool(val & 8), val & 7
+        blocks.append((num, more, szx, len(m.payload), m.option(OPT_SIZE1)))
+        parts.append(bytes(m.payload))
+        if more:
+            ask = min(szx, device_szx)
+            return Reply("2.31", b"", options=[(OPT_BLOCK1, uint_bytes((num << 4) | 8 | ask))])
+        return Reply("2.04", b"", options=[(OPT_BLOCK1, uint_bytes(num << 4 | szx))])
+    parts = []
+    dev.responses[(PUT, "/3/0/15")] = write
+    r = op(srv, "PUT", did, "/data/3/0/15", {"value": value}, timeout_s=10)
+    assert r.status_code in (200, 204), r.text
+    body = b"".join(parts)
+    assert value.encode() in body, body[:200]
+    assert blocks[0][0] == 0 and blocks[0][2] == 6 and blocks[0][4], blocks  # Size1 on the first block
+    assert [b[1] for b in blocks] == [True] * (len(blocks) - 1) + [False], blocks
+    if device_szx == 2:
+        assert all(b[2] == 2 and b[3] <= 64 for b in blocks[1:]), blocks
+        assert len(blocks) > 10, blocks
+    else:
+        assert len(blocks) == (len(body) + 1023) // 1024, blocks
+
+
 def _observe(srv, dev, did, path="/3/0/9", v=87):
     dev.responses[(GET, path)] = Reply("2.05", senml({"bn": path, "v": v}), cf=CF_SENML_JSON)
     r = op(srv, "POST", did, "/data%s/observe" % path)
