@@ -148,6 +148,8 @@ class Fleet:
         """Starts simulators for devices first..first+count-1; returns them."""
         started = []
         per = self.args.per_sim
+        if psk_key and uri.startswith("coaps://"):
+            per = min(per, 1000)  # lwdm-sim's DTLS limit per process (libcoap's client select(), docs/sim.md)
         while count > 0:
             n = min(per, count)
             if self.next_net > 250:
