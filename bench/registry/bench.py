@@ -30,6 +30,9 @@ utime+stime). Devices registered earlier keep updating during a registration
 step: their Updates (counted from /metrics) are charged at the previous
 window's µs/update and subtracted; the raw figure is printed too.
 
+`LWDM_COAP_UDP=libcoap` in the environment runs lwdm with libcoap's UDP stack on
+the NoSec port instead of its own endpoint (the comparison in docs/bench.md).
+
 lwdm-sim opens one UDP socket per device and ulimit -n is 20,000 here, so
 each simulator process gets at most --per-sim devices (default 16,000) and its
 own 127.x.0.1 range of source addresses. The machine's cores are shared by
