@@ -521,10 +521,33 @@ static int result_body(rd_t *rd, rd_reg_t *r, op_ctx_t *c, int code, int cf, con
     return code == LWM2M_CODE(2, 1) ? 201 : 200;
 }
 
+static int server_instance_after(const rd_reg_t *r, int after);
+
 static void op_result(rd_t *rd, rd_reg_t *r, void *user, int code, int cf, const uint8_t *data, size_t len,
                       const coap_pdu_t *resp, const char *err)
 {
     op_ctx_t *c = user;
+    if (c->kind == DEVOP_BOOTSTRAP_TRIGGER && r &&
+        (code == LWM2M_CODE(4, 1) || code == LWM2M_CODE(4, 4) || code == LWM2M_CODE(4, 5))) {
+        /* with several servers the first Server instance may be another
+         * server's (its ACL refuses lwdm): the trigger of the next one */
+        int next = server_instance_after(r, (int)c->path.ids[1]);
+        if (next >= 0) {
+            c->path = lwm2m_path_make(3, 1, (unsigned)next, 9, 0);
+            lwm2m_path_format(&c->path, c->path_str, sizeof c->path_str);
+            rd_req_spec_t sp = {.method = COAP_REQUEST_CODE_POST,
+                                .path = c->path,
+                                .cf = LWM2M_CF_NONE,
+                                .accept = LWM2M_CF_NONE,
+                                .observe = -1,
+                                .timeout_ms = rd->cfg.request_timeout_ms,
+                                .keep_when_asleep = r->queue_mode};
+            LOGI("registry", "ep=%s event=trigger-retry code=%d.%02d next=%s", r->endpoint, code >> 5, code & 31,
+                 c->path_str);
+            if (rd_request(rd, r, &sp, op_result, c, NULL) == 0)
+                return;
+        }
+    }
     json_t *body = NULL;
     char title[64] = "", detail[256] = "";
     int status = result_body(rd, r, c, code, cf, data, len, resp, err, &body, title, sizeof title, detail,
@@ -701,7 +724,9 @@ static int attributes_query(const char *body_json, char *q, size_t cap, char *fi
 
 /* Finds the /1 instance a Bootstrap-Request Trigger goes to (the first one
  * in the object links). */
-static int server_instance(const rd_reg_t *r)
+/* The first Server instance (/1/x) in the device's object links above
+ * `after` (-1: the first), or -1. */
+static int server_instance_after(const rd_reg_t *r, int after)
 {
     lwm2m_links_t ls;
     lwm2m_links_init(&ls);
@@ -709,11 +734,18 @@ static int server_instance(const rd_reg_t *r)
     if (r->links && lwm2m_link_parse((const uint8_t *)r->links, strlen(r->links), &ls) == 0) {
         if (r->root[0])
             lwm2m_links_strip_prefix(&ls, r->root);
-        for (size_t i = 0; i < ls.n && iid < 0; i++)
-            if (ls.links[i].is_lwm2m_path && ls.links[i].path.len == 2 && ls.links[i].path.ids[0] == 1)
+        for (size_t i = 0; i < ls.n; i++)
+            if (ls.links[i].is_lwm2m_path && ls.links[i].path.len == 2 && ls.links[i].path.ids[0] == 1 &&
+                (int)ls.links[i].path.ids[1] > after && (iid < 0 || (int)ls.links[i].path.ids[1] < iid))
                 iid = ls.links[i].path.ids[1];
     }
     lwm2m_links_clear(&ls);
+    return iid;
+}
+
+static int server_instance(const rd_reg_t *r)
+{
+    int iid = server_instance_after(r, -1);
     return iid < 0 ? 0 : iid;
 }
 

@@ -1402,6 +1402,27 @@ def test_bootstrap_trigger(srv, mkdev):
     assert_nothing_sent(old, mark)
 
 
+def test_bootstrap_trigger_next_server_instance(srv, mkdev):
+    """With several Server instances the first may belong to another server whose ACL
+    refuses lwdm (4.01): the trigger of the next instance is executed instead."""
+    dev = mkdev("bst2", links='</>;rt="oma.lwm2m";ct=110,</1/3>,</1/1>,</1/7>,</3/0>')
+    dev.responses[(POST, "/1/1/9")] = Reply("4.01")
+    dev.responses[(POST, "/1/3/9")] = Reply("4.05")
+    dev.responses[(POST, "/1/7/9")] = Reply("2.04")
+    did = register(srv, dev, lt=300, lwm2m="1.1")
+    mark = dev.mark()
+    r = srv.api("POST", "/devices/%d/bootstrap?timeout=5" % did)
+    assert r.status_code == 200, r.text
+    got = [m.path for m in dev.requests_since(mark) if m.code == POST]
+    assert got == ["/1/1/9", "/1/3/9", "/1/7/9"], got
+
+    dev.responses[(POST, "/1/7/9")] = Reply("4.01")
+    mark = dev.mark()
+    problem(srv.api("POST", "/devices/%d/bootstrap?timeout=5" % did), 403)
+    got = [m.path for m in dev.requests_since(mark) if m.code == POST]
+    assert got == ["/1/1/9", "/1/3/9", "/1/7/9"], got
+
+
 # ================================================= 8. malformed datagrams
 MALFORMED = [
     ("empty", b""),
