@@ -28,7 +28,8 @@
 #define RX_BATCH 32
 #define BLOCK_SZX 6            /* 1,024-byte blocks */
 #define BLOCK_SIZE 1024
-#define MAX_BODY (256 * 1024)  /* reassembled Block1 request / Block2 response */
+#define MAX_BODY (256 * 1024)  /* reassembled Block2 response */
+#define MAX_REQ_BODY (16 * 1024) /* reassembled Block1 request (a Register's links); kept per idle peer */
 #define MAX_RETRANSMIT 4
 #define MAX_XCHG 4             /* our requests awaiting a (block-wise) answer, per peer */
 #define RESP_CAP 1280
@@ -143,8 +144,9 @@ static size_t encode(const coap_pdu_t *pdu, uint8_t *buf, size_t cap, bool paylo
     uint16_t last = 0;
     while ((opt = coap_option_next(&it))) {
         if (!blocks && (it.number == COAP_OPTION_BLOCK1 || it.number == COAP_OPTION_BLOCK2 ||
-                        it.number == COAP_OPTION_SIZE1 || it.number == COAP_OPTION_SIZE2))
-            continue;
+                        it.number == COAP_OPTION_SIZE1 || it.number == COAP_OPTION_SIZE2 ||
+                        it.number == COAP_OPTION_OBSERVE))
+            continue; /* (a template for later blocks: those are plain requests, RFC 7959 2.4) */
         size_t n = coap_opt_encode((coap_opt_t *)(buf + o), cap - o, (uint16_t)(it.number - last), coap_opt_value(opt),
                                    coap_opt_length(opt));
         if (!n)
@@ -265,7 +267,8 @@ static void idle_unlink(cudp_t *u, cudp_peer_t *p)
 }
 
 /* A half-received Block1 request does not keep a peer: it expires with it. */
-static bool busy(const cudp_peer_t *p) { return p->refs > 0 || p->q_head || p->xchgs; }
+/* (an exchange whose answer never came does not keep a peer nobody references) */
+static bool busy(const cudp_peer_t *p) { return p->refs > 0 || p->q_head; }
 
 static void xchg_free(xchg_t *x)
 {
@@ -834,10 +837,10 @@ static void on_request(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *req)
             coap_delete_pdu(resp);
             return;
         }
-        if (p->b1len + dlen > MAX_BODY) {
+        if (p->b1len + dlen > MAX_REQ_BODY) {
             b1_reset(p);
             coap_pdu_set_code(resp, COAP_RESPONSE_CODE(413));
-            add_uint_option(resp, COAP_OPTION_SIZE1, MAX_BODY);
+            add_uint_option(resp, COAP_OPTION_SIZE1, MAX_REQ_BODY);
             reply(u, p, req, resp, con);
             coap_delete_pdu(resp);
             return;
@@ -876,6 +879,17 @@ static void on_request(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *req)
 
 /* A response (to one of our requests, or a notification). Returns whether
  * the handler knew it (or we did: a block of a transfer under way). */
+/* A block-wise exchange cannot go on (out of memory, the next block not
+ * sent): it ends, and its sender hears of it as a failure. */
+static bool xchg_fail(cudp_t *u, cudp_peer_t *p, xchg_t *x, const char *why)
+{
+    coap_mid_t mid = x->mid0;
+    xchg_drop(p, x->tok, x->tkl);
+    if (u->cfg.h.on_nack)
+        u->cfg.h.on_nack(u->cfg.h.arg, p, mid, why);
+    return true;
+}
+
 static bool on_response(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *rsp)
 {
     coap_bin_const_t tok = coap_pdu_get_token(rsp);
@@ -888,10 +902,13 @@ static bool on_response(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *rsp)
         if (coap_get_block(rsp, COAP_OPTION_BLOCK1, &b) && b.szx < szx)
             szx = b.szx;
         x->boff += x->lastn;
-        if (x->boff < x->blen && send_next(p, x, -1, szx) != COAP_INVALID_MID)
+        if (x->boff >= x->blen) { /* 2.31 to the last block: it is the answer */
+            xchg_drop(p, tok.s, tok.length);
+            return u->cfg.h.on_response(u->cfg.h.arg, p, rsp);
+        }
+        if (send_next(p, x, -1, szx) != COAP_INVALID_MID)
             return true;
-        xchg_drop(p, tok.s, tok.length);
-        return u->cfg.h.on_response(u->cfg.h.arg, p, rsp);
+        return xchg_fail(u, p, x, "the next block could not be sent");
     }
     coap_block_t b2;
     if (x && COAP_RESPONSE_CLASS(code) == 2 && coap_get_block(rsp, COAP_OPTION_BLOCK2, &b2) && b2.szx < 7) {
@@ -899,16 +916,16 @@ static bool on_response(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *rsp)
         size_t dlen = 0;
         const uint8_t *d = NULL;
         coap_get_data(rsp, &dlen, &d);
+        if (b2.num == 0 && x->alen > 0 && coap_check_option(rsp, COAP_OPTION_OBSERVE, &(coap_opt_iterator_t){0}))
+            return u->cfg.h.on_response(u->cfg.h.arg, p, rsp); /* a notification amid the first answer's blocks */
         if ((size_t)b2.num * bs != x->alen || x->alen + dlen > MAX_BODY || (b2.m && dlen != bs)) {
             /* out of order or too big: give what came as the answer */
             xchg_drop(p, tok.s, tok.length);
             return u->cfg.h.on_response(u->cfg.h.arg, p, rsp);
         }
         uint8_t *na = realloc(x->acc, x->alen + dlen + 1);
-        if (!na) {
-            xchg_drop(p, tok.s, tok.length);
-            return true;
-        }
+        if (!na)
+            return xchg_fail(u, p, x, "out of memory");
         x->acc = na;
         if (dlen)
             memcpy(x->acc + x->alen, d, dlen);
@@ -924,13 +941,12 @@ static bool on_response(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *rsp)
             }
             if (send_next(p, x, (int)b2.num + 1, b2.szx) != COAP_INVALID_MID)
                 return true;
-            xchg_drop(p, tok.s, tok.length);
-            return true;
+            return xchg_fail(u, p, x, "the next block could not be requested");
         }
         coap_pdu_t *whole = x->first ? rebuild(x->first, x->acc, x->alen) : NULL;
-        xchg_drop(p, tok.s, tok.length);
         if (!whole)
-            return true;
+            return xchg_fail(u, p, x, "out of memory");
+        xchg_drop(p, tok.s, tok.length);
         bool known = u->cfg.h.on_response(u->cfg.h.arg, p, whole);
         coap_delete_pdu(whole);
         return known;
