@@ -250,8 +250,10 @@ static void reg_detach_session(rd_reg_t *r)
 static void reg_attach_session(rd_reg_t *r, const rd_from_t *f)
 {
     if (f->up) {
-        if (r->up == f->up)
+        if (r->up == f->up) {
+            cudp_peer_set_app_data(f->up, r); /* another registration from this address may have taken it */
             return;
+        }
         reg_detach_session(r);
         r->up = cudp_peer_ref(f->up);
         r->tcp = false;
@@ -260,8 +262,10 @@ static void reg_attach_session(rd_reg_t *r, const rd_from_t *f)
         return;
     }
     coap_session_t *cs = f->cs;
-    if (r->cs == cs)
+    if (r->cs == cs) {
+        coap_session_set_app_data(cs, r);
         return;
+    }
     reg_detach_session(r);
     r->cs = coap_session_reference(cs);
     r->tcp = cu_is_reliable(cs);
@@ -629,11 +633,14 @@ static bool on_mgmt_port(rd_t *rd, const rd_from_t *f)
 /* The device's session delivered a message: it is awake (queue mode). */
 static void touch(rd_t *rd, rd_reg_t *r, const rd_from_t *f)
 {
+    bool moved = f && (f->up ? r->up != f->up : r->cs != f->cs);
+    if (f)
+        reg_attach_session(r, f);
+    if (moved && r->inflight) /* sent to the old address: its failure would reach nobody */
+        rd_requests_on_nack(rd, r, COAP_INVALID_MID, "the device moved to a new address");
     int64_t now = now_ms();
     r->last_contact = now;
     r->awake_until = now + (rd->cfg.awake_ms ? rd->cfg.awake_ms : 93000);
-    if (f)
-        reg_attach_session(r, f);
 }
 
 static void schedule_start(rd_t *rd, rd_reg_t *r, bool is_register)

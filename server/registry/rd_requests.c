@@ -386,6 +386,7 @@ typedef struct {
     int64_t request_id;
     bool queued;
     char *obs_attrs;
+    unsigned timeout_ms;      /* the caller's (a Bootstrap-Request Trigger retry gets it too) */
 } op_ctx_t;
 
 static void done_ring_put(rd_t *rd, rd_reg_t *r, int64_t id, int state, int http_status, json_t *body)
@@ -533,19 +534,22 @@ static void op_result(rd_t *rd, rd_reg_t *r, void *user, int code, int cf, const
          * server's (its ACL refuses lwdm): the trigger of the next one */
         int next = server_instance_after(r, (int)c->path.ids[1]);
         if (next >= 0) {
-            c->path = lwm2m_path_make(3, 1, (unsigned)next, 9, 0);
-            lwm2m_path_format(&c->path, c->path_str, sizeof c->path_str);
             rd_req_spec_t sp = {.method = COAP_REQUEST_CODE_POST,
-                                .path = c->path,
+                                .path = lwm2m_path_make(3, 1, (unsigned)next, 9, 0),
                                 .cf = LWM2M_CF_NONE,
                                 .accept = LWM2M_CF_NONE,
                                 .observe = -1,
-                                .timeout_ms = rd->cfg.request_timeout_ms,
+                                .timeout_ms = c->timeout_ms,
                                 .keep_when_asleep = r->queue_mode};
+            lwm2m_path_t was = c->path;
+            c->path = sp.path;
+            lwm2m_path_format(&c->path, c->path_str, sizeof c->path_str);
             LOGI("registry", "ep=%s event=trigger-retry code=%d.%02d next=%s", r->endpoint, code >> 5, code & 31,
                  c->path_str);
             if (rd_request(rd, r, &sp, op_result, c, NULL) == 0)
-                return;
+                return; /* (c may already be answered and freed: not touched again) */
+            c->path = was; /* not sent: the answer is about the instance that refused */
+            lwm2m_path_format(&c->path, c->path_str, sizeof c->path_str);
         }
     }
     json_t *body = NULL;
@@ -1067,6 +1071,7 @@ void rd_devop_start(rd_t *rd, devop_t *op)
     sp.len = plen;
     sp.query = query[0] ? query : NULL;
     sp.timeout_ms = op->timeout_ms ? op->timeout_ms : rd->cfg.request_timeout_ms;
+    c->timeout_ms = sp.timeout_ms;
     /* asleep: a queue-mode device outside its awake window, or a device
      * lwdm has no session with (after a restart, or its DTLS session
      * closed) until its next message: the request waits for it (202) */
@@ -1075,8 +1080,9 @@ void rd_devop_start(rd_t *rd, devop_t *op)
      * cannot open one to it, so unless it is in queue mode it is offline
      * until it connects again (docs/management.md "CoAP over TCP") */
     sp.keep_when_asleep = (asleep && !rd_reg_disconnected(r)) || r->queue_mode;
-    int64_t id = 0;
-    int rc = rd_request(rd, r, &sp, op_result, c, &id);
+    /* the id is written before the request may be sent: a send that fails at
+     * once has answered (and freed c) when rd_request returns */
+    int rc = rd_request(rd, r, &sp, op_result, c, &c->request_id);
     free(payload);
     if (rc != 0) {
         free(c->obs_attrs);
@@ -1090,8 +1096,8 @@ void rd_devop_start(rd_t *rd, devop_t *op)
                           rc == -2 ? "the device already has 16 requests waiting" : NULL);
         return;
     }
-    c->request_id = id;
-    if (asleep) {
+    if (asleep) { /* not sent yet: c lives */
+        int64_t id = c->request_id;
         /* queue mode: 202 now, the result later (event + request status) */
         c->queued = true;
         c->op = NULL;

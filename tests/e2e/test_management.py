@@ -1102,6 +1102,31 @@ def test_separate_response(srv, opdev):
     assert r.status_code == 200 and r.json()["value"] == 44, r.text
 
 
+def test_inflight_request_follows_the_device(srv, opdev):
+    """NAT rebinding while a request is in flight: the device's next message comes from a
+    new port. The request sent to the old one ends at once (its retransmissions could never
+    reach the registration again) instead of holding the device's queue until they run out,
+    and the next request goes to the new address."""
+    dev, did = opdev
+    dev.responses[(GET, "/3/0/9")] = lambda m: None  # the old address never answers
+    mark = dev.mark()
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", op(srv, "GET", did, "/data/3/0/9", timeout_s=8)))
+    t.start()
+    try:
+        dev.wait_request(start=mark)
+        dev.new_socket()
+        assert dev.update().code_str == "2.04"
+    finally:
+        t.join()
+    r = out["r"]
+    assert r.status_code != 504 and r.status_code >= 500, r.text  # 504 = it waited for the timeout
+    assert "moved" in r.text, r.text
+    dev.responses[(GET, "/3/0/9")] = Reply("2.05", senml({"bn": "/3/0/9", "v": 61}), cf=CF_SENML_JSON)
+    r = op(srv, "GET", did, "/data/3/0/9", timeout_s=8)
+    assert r.status_code == 200 and r.json()["value"] == 61, r.text
+
+
 def test_block2_read(srv, opdev):
     """A read whose answer comes in 64-byte Block2 blocks is reassembled."""
     dev, did = opdev
