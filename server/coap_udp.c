@@ -13,16 +13,17 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "server/common/log.h"
+#include "server/config.h"
 
 #define MAX_DGRAM 4096         /* bigger datagrams are dropped (we ask for 1,024-byte blocks) */
 #define RX_BATCH 32
@@ -77,7 +78,6 @@ struct cudp_peer {
     int refs;
     void *app;
     addr_t addr;
-    char name[56];
     uint16_t next_mid;
     int32_t last_req_mid;      /* -1 none */
     uint8_t *last_resp;
@@ -91,13 +91,11 @@ struct cudp_peer {
     uint8_t *b1;               /* incoming Block1 request being reassembled */
     size_t b1len;
     unsigned b1next;
-    int b1code;
 };
 
 struct cudp {
     cudp_config_t cfg;
     int fd;
-    uint16_t port;
     cudp_peer_t **buckets;
     size_t nbuckets, npeers;
     cudp_peer_t *idle_head, *idle_tail;
@@ -125,6 +123,13 @@ static uint32_t rnd32(cudp_t *u)
 }
 
 /* ------------------------------------------------------------------ encode */
+static bool is_block_option(uint16_t n)
+{
+    return n == COAP_OPTION_BLOCK1 || n == COAP_OPTION_BLOCK2 || n == COAP_OPTION_SIZE1 || n == COAP_OPTION_SIZE2;
+}
+
+/* blocks false: a template for later blocks, without the block options and
+ * Observe (those blocks are plain requests, RFC 7959 2.4) */
 static size_t encode(const coap_pdu_t *pdu, uint8_t *buf, size_t cap, bool payload, bool blocks)
 {
     coap_bin_const_t tok = coap_pdu_get_token(pdu);
@@ -143,10 +148,8 @@ static size_t encode(const coap_pdu_t *pdu, uint8_t *buf, size_t cap, bool paylo
     coap_opt_t *opt;
     uint16_t last = 0;
     while ((opt = coap_option_next(&it))) {
-        if (!blocks && (it.number == COAP_OPTION_BLOCK1 || it.number == COAP_OPTION_BLOCK2 ||
-                        it.number == COAP_OPTION_SIZE1 || it.number == COAP_OPTION_SIZE2 ||
-                        it.number == COAP_OPTION_OBSERVE))
-            continue; /* (a template for later blocks: those are plain requests, RFC 7959 2.4) */
+        if (!blocks && (is_block_option(it.number) || it.number == COAP_OPTION_OBSERVE))
+            continue;
         size_t n = coap_opt_encode((coap_opt_t *)(buf + o), cap - o, (uint16_t)(it.number - last), coap_opt_value(opt),
                                    coap_opt_length(opt));
         if (!n)
@@ -239,6 +242,8 @@ static int addr_from(addr_t *a, const struct sockaddr *sa, socklen_t len)
 
 static void addr_name(const addr_t *a, char *buf, size_t cap)
 {
+    if (!cap)
+        return;
     char ip[INET6_ADDRSTRLEN] = "?";
     if (a->u.sa.sa_family == AF_INET) {
         inet_ntop(AF_INET, &a->u.in.sin_addr, ip, sizeof ip);
@@ -266,8 +271,9 @@ static void idle_unlink(cudp_t *u, cudp_peer_t *p)
     u->nidle--;
 }
 
-/* A half-received Block1 request does not keep a peer: it expires with it. */
-/* (an exchange whose answer never came does not keep a peer nobody references) */
+/* Something under way that keeps a peer nobody references: only our message
+ * in flight. A half-received Block1 request, or an exchange whose answer
+ * never came, expires with the peer. */
 static bool busy(const cudp_peer_t *p) { return p->refs > 0 || p->q_head; }
 
 static void xchg_free(xchg_t *x)
@@ -374,7 +380,6 @@ static cudp_peer_t *peer_find(cudp_t *u, const addr_t *a, bool create)
         return NULL;
     p->u = u;
     p->addr = *a;
-    addr_name(a, p->name, sizeof p->name);
     p->next_mid = (uint16_t)rnd32(u);
     p->last_req_mid = -1;
     p->last_rsp_mid = -1;
@@ -402,38 +407,36 @@ void cudp_peer_unref(cudp_peer_t *p)
 
 void *cudp_peer_app_data(const cudp_peer_t *p) { return p->app; }
 void cudp_peer_set_app_data(cudp_peer_t *p, void *data) { p->app = data; }
-const char *cudp_peer_addr(const cudp_peer_t *p) { return p->name; }
-uint16_t cudp_peer_local_port(const cudp_peer_t *p) { return p->u->port; }
+void cudp_peer_addr(const cudp_peer_t *p, char *buf, size_t cap) { addr_name(&p->addr, buf, cap); }
+
+/* the peer's address for a log line (loop thread only) */
+static const char *pname(const cudp_peer_t *p)
+{
+    static char buf[INET6_ADDRSTRLEN + 10];
+    addr_name(&p->addr, buf, sizeof buf);
+    return buf;
+}
 size_t cudp_peer_count(const cudp_t *u) { return u->npeers; }
 
 cudp_peer_t *cudp_peer_at(cudp_t *u, const char *ipport)
 {
-    char host[INET6_ADDRSTRLEN + 2];
-    const char *colon = strrchr(ipport, ':');
-    if (!colon || (size_t)(colon - ipport) >= sizeof host)
-        return NULL;
-    memcpy(host, ipport, (size_t)(colon - ipport));
-    host[colon - ipport] = 0;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port <= 0 || port > 65535)
+    char host[INET6_ADDRSTRLEN];
+    int port = 0;
+    if (lwdm_config_parse_hostport(ipport, host, sizeof host, &port) != 0 || port <= 0 || !strchr(ipport, ':'))
         return NULL;
     addr_t a;
     memset(&a, 0, sizeof a);
-    size_t hl = strlen(host);
-    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-        host[hl - 1] = 0;
-        if (inet_pton(AF_INET6, host + 1, &a.u.in6.sin6_addr) != 1)
-            return NULL;
+    bool v6 = ipport[0] == '['; /* IPv6 in brackets only, as addr_name() writes it */
+    if (!v6 && inet_pton(AF_INET, host, &a.u.in.sin_addr) == 1) {
+        a.u.in.sin_family = AF_INET;
+        a.u.in.sin_port = htons((uint16_t)port);
+        a.len = sizeof a.u.in;
+    } else if (v6 && inet_pton(AF_INET6, host, &a.u.in6.sin6_addr) == 1) {
         a.u.in6.sin6_family = AF_INET6;
         a.u.in6.sin6_port = htons((uint16_t)port);
         a.len = sizeof a.u.in6;
     } else {
-        if (inet_pton(AF_INET, host, &a.u.in.sin_addr) != 1)
-            return NULL;
-        a.u.in.sin_family = AF_INET;
-        a.u.in.sin_port = htons((uint16_t)port);
-        a.len = sizeof a.u.in;
+        return NULL;
     }
     u->now = mono_ms();
     cudp_peer_t *p = peer_find(u, &a, true);
@@ -448,8 +451,10 @@ static void send_raw(cudp_t *u, const cudp_peer_t *p, const uint8_t *d, size_t n
         rc = u->cfg.send(u->cfg.send_arg, &p->addr.u.sa, p->addr.len, d, n);
     else
         rc = sendto(u->fd, d, n, 0, &p->addr.u.sa, p->addr.len) < 0 ? -1 : 0;
-    if (rc != 0)
-        LOGD("coap", "event=send-failed peer=%s err=\"%s\"", p->name, strerror(errno));
+    if (rc != 0) {
+        int e = errno;
+        LOGD("coap", "event=send-failed peer=%s err=\"%s\"", pname(p), strerror(e));
+    }
 }
 
 static void send_empty(cudp_t *u, cudp_peer_t *p, coap_pdu_type_t type, coap_mid_t mid)
@@ -576,13 +581,15 @@ coap_pdu_t *cudp_new_request(cudp_peer_t *p, coap_pdu_code_t code)
 }
 
 /* Sends the block of x's Block1 body starting at x->boff (or, with block2 >=
- * 0, the request again for that Block2 block). */
-static coap_mid_t send_next(cudp_peer_t *p, xchg_t *x, int block2, unsigned szx)
+ * 0, the request again for that Block2 block), with message id `mid`
+ * (COAP_INVALID_MID: the peer's next one). */
+static coap_mid_t send_next(cudp_peer_t *p, xchg_t *x, int block2, unsigned szx, coap_mid_t mid)
 {
     coap_pdu_t *pdu = parse_cap(x->tmpl, x->tlen, x->tlen + 16 + (x->body ? x->blen : 0)); /* + Block, Size1, body */
     if (!pdu)
         return COAP_INVALID_MID;
-    coap_mid_t mid = p->next_mid++;
+    if (mid == COAP_INVALID_MID)
+        mid = p->next_mid++;
     coap_pdu_set_mid(pdu, mid);
     size_t bs = (size_t)1 << (szx + 4);
     if (x->block1 && block2 < 0) {
@@ -610,88 +617,90 @@ static coap_mid_t send_next(cudp_peer_t *p, xchg_t *x, int block2, unsigned szx)
     return mid;
 }
 
+/* The exchange of a confirmable request: its template (for later blocks),
+ * its payload (all of a Block1 body, or the payload a FETCH repeats). */
+static xchg_t *xchg_new(cudp_t *u, const coap_pdu_t *pdu, coap_mid_t mid, const uint8_t *body, size_t len)
+{
+    xchg_t *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    coap_bin_const_t tok = coap_pdu_get_token(pdu);
+    x->tkl = (uint8_t)tok.length;
+    memcpy(x->tok, tok.s, tok.length);
+    x->mid0 = mid;
+    x->block1 = body != NULL;
+    size_t tn = encode(pdu, u->tx, sizeof u->tx, false, false);
+    if (!body)
+        coap_get_data(pdu, &len, &body);
+    x->tmpl = tn ? malloc(tn) : NULL;
+    x->body = body && len ? malloc(len) : NULL;
+    if (!x->tmpl || (body && len && !x->body)) {
+        xchg_free(x);
+        return NULL;
+    }
+    memcpy(x->tmpl, u->tx, tn);
+    x->tlen = tn;
+    if (x->body)
+        memcpy(x->body, body, len);
+    x->blen = x->body ? len : 0;
+    return x;
+}
+
+/* Adds x to the peer's exchanges: one with the same token is over, and the
+ * oldest goes when MAX_XCHG never got their answer. */
+static void xchg_add(cudp_peer_t *p, xchg_t *x)
+{
+    xchg_drop(p, x->tok, x->tkl);
+    size_t nx = 0;
+    xchg_t **last = &p->xchgs;
+    for (xchg_t *e = p->xchgs; e; e = e->next)
+        nx++;
+    if (nx >= MAX_XCHG) {
+        while ((*last)->next)
+            last = &(*last)->next;
+        xchg_free(*last);
+        *last = NULL;
+    }
+    x->next = p->xchgs;
+    p->xchgs = x;
+}
+
 coap_mid_t cudp_send(cudp_peer_t *p, coap_pdu_t *pdu, const uint8_t *body, size_t len)
 {
     cudp_t *u = p->u;
     u->now = mono_ms();
     coap_mid_t mid = coap_pdu_get_mid(pdu);
     bool con = coap_pdu_get_type(pdu) == COAP_MESSAGE_CON;
-    coap_bin_const_t tok = coap_pdu_get_token(pdu);
-    xchg_t *x = NULL;
-    if (con && tok.length <= 8) {
-        /* Remembered so that a block-wise answer can be followed up. */
-        x = calloc(1, sizeof *x);
-        if (x) {
-            x->tkl = (uint8_t)tok.length;
-            x->mid0 = mid;
-            memcpy(x->tok, tok.s, tok.length);
-            size_t tn = encode(pdu, u->tx, sizeof u->tx, false, false);
-            x->tmpl = tn ? malloc(tn) : NULL;
-            if (x->tmpl) {
-                memcpy(x->tmpl, u->tx, tn);
-                x->tlen = tn;
-            }
-            size_t dlen = 0;
-            const uint8_t *d = NULL;
-            if (body && len) {
-                d = body;
-                dlen = len;
-                x->block1 = len > BLOCK_SIZE;
-            } else if (coap_get_data(pdu, &dlen, &d) && dlen) {
-            }
-            if (dlen) {
-                x->body = malloc(dlen);
-                if (x->body)
-                    memcpy(x->body, d, dlen);
-                x->blen = dlen;
-            }
-            if (!x->tmpl || (dlen && !x->body)) {
-                xchg_free(x);
-                x = NULL;
-            }
-        }
-        if (!x || (body && len && !x->block1 && !coap_add_data(pdu, len, body))) {
-            if (x)
-                xchg_free(x);
-            coap_delete_pdu(pdu);
-            return COAP_INVALID_MID;
-        }
-        xchg_drop(p, x->tok, x->tkl); /* a token reused: the old exchange is over */
-        size_t nx = 0;
-        xchg_t **last = &p->xchgs;
-        for (xchg_t *e = p->xchgs; e; e = e->next)
-            nx++;
-        if (nx >= MAX_XCHG) { /* the oldest exchange never got its answer */
-            while ((*last)->next)
-                last = &(*last)->next;
-            xchg_free(*last);
-            *last = NULL;
-        }
-        x->next = p->xchgs;
-        p->xchgs = x;
-        if (x->block1) {
-            coap_delete_pdu(pdu);
-            p->next_mid = (uint16_t)mid; /* send_next takes the id the caller was given */
-            return send_next(p, x, -1, BLOCK_SZX);
-        }
-    } else if (body && len && !coap_add_data(pdu, len, body)) {
+    bool block1 = con && coap_pdu_get_token(pdu).length <= 8 && body && len > BLOCK_SIZE;
+    if (body && len && !block1 && !coap_add_data(pdu, len, body)) {
         coap_delete_pdu(pdu);
         return COAP_INVALID_MID;
     }
+    xchg_t *x = NULL;
+    if (con && coap_pdu_get_token(pdu).length <= 8) {
+        /* remembered so that a block-wise answer can be followed up */
+        x = xchg_new(u, pdu, mid, block1 ? body : NULL, len);
+        if (!x) {
+            coap_delete_pdu(pdu);
+            return COAP_INVALID_MID;
+        }
+        xchg_add(p, x);
+    }
+    if (block1) {
+        coap_delete_pdu(pdu);
+        return send_next(p, x, -1, BLOCK_SZX, mid);
+    }
     size_t n = encode(pdu, u->tx, sizeof u->tx, true, true);
     coap_delete_pdu(pdu);
-    if (!n) {
-        if (x)
-            xchg_drop(p, x->tok, x->tkl);
-        return COAP_INVALID_MID;
-    }
-    if (con) {
-        if (queue_con(p, mid, u->tx, n) != 0)
-            return COAP_INVALID_MID;
-    } else {
+    if (n && !con) {
         send_raw(u, p, u->tx, n);
+        return mid;
     }
-    return mid;
+    if (n && queue_con(p, mid, u->tx, n) == 0)
+        return mid;
+    if (x)
+        xchg_drop(p, x->tok, x->tkl);
+    return COAP_INVALID_MID;
 }
 
 /* ---------------------------------------------------------------- receive */
@@ -745,8 +754,7 @@ static coap_pdu_t *rebuild(const coap_pdu_t *src, const uint8_t *body, size_t le
     coap_option_iterator_init(src, &it, COAP_OPT_ALL);
     coap_opt_t *opt;
     while ((opt = coap_option_next(&it)))
-        if (it.number != COAP_OPTION_BLOCK1 && it.number != COAP_OPTION_BLOCK2 && it.number != COAP_OPTION_SIZE1 &&
-            it.number != COAP_OPTION_SIZE2)
+        if (!is_block_option(it.number))
             coap_add_option(pdu, it.number, coap_opt_length(opt), coap_opt_value(opt));
     if (len && !coap_add_data(pdu, len, body)) {
         coap_delete_pdu(pdu);
@@ -801,6 +809,9 @@ static void on_request(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *req)
     coap_pdu_t *resp = new_response(req, con, p);
     if (!resp)
         return;
+    coap_block_t b1;
+    coap_opt_iterator_t oi;
+    coap_opt_t *b1opt = coap_check_option(req, COAP_OPTION_BLOCK1, &oi);
     unsigned bad = unknown_critical(req);
     if (bad || coap_check_option(req, COAP_OPTION_PROXY_URI, &(coap_opt_iterator_t){0}) ||
         coap_check_option(req, COAP_OPTION_PROXY_SCHEME, &(coap_opt_iterator_t){0})) {
@@ -808,77 +819,55 @@ static void on_request(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *req)
         snprintf(msg, sizeof msg, bad ? "unknown critical option %u" : "not a proxy", bad);
         coap_pdu_set_code(resp, bad ? COAP_RESPONSE_CODE(402) : COAP_RESPONSE_CODE(505));
         coap_add_data(resp, strlen(msg), (const uint8_t *)msg);
-        LOGD("coap", "event=request-refused peer=%s reason=\"%s\"", p->name, msg);
-        reply(u, p, req, resp, con);
-        coap_delete_pdu(resp);
-        return;
-    }
-    coap_block_t b1;
-    coap_opt_iterator_t oi;
-    coap_opt_t *b1opt = coap_check_option(req, COAP_OPTION_BLOCK1, &oi);
-    if (b1opt && COAP_OPT_BLOCK_SZX(b1opt) == 7) { /* RFC 7959 2.2; coap_get_block() refuses SZX 7 */
+        LOGD("coap", "event=request-refused peer=%s reason=\"%s\"", pname(p), msg);
+    } else if (b1opt && COAP_OPT_BLOCK_SZX(b1opt) == 7) { /* RFC 7959 2.2; coap_get_block() refuses SZX 7 */
         b1_reset(p);
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(400));
-        reply(u, p, req, resp, con);
-        coap_delete_pdu(resp);
-        return;
-    }
-    if (coap_get_block(req, COAP_OPTION_BLOCK1, &b1)) {
+    } else if (!coap_get_block(req, COAP_OPTION_BLOCK1, &b1)) {
+        u->cfg.h.on_request(u->cfg.h.arg, p, req, resp);
+    } else {
+        /* a block of a request: kept until the last one, which is handled whole */
         size_t dlen = 0;
         const uint8_t *d = NULL;
         coap_get_data(req, &dlen, &d);
         size_t bs = (size_t)1 << (b1.szx + 4);
         if (b1.num == 0)
             b1_reset(p);
+        uint8_t *nb = NULL;
         if (b1.num != p->b1next || (b1.m && dlen != bs)) {
             b1_reset(p);
             coap_pdu_set_code(resp, COAP_RESPONSE_CODE(408)); /* Request Entity Incomplete */
-            reply(u, p, req, resp, con);
-            coap_delete_pdu(resp);
-            return;
-        }
-        if (p->b1len + dlen > MAX_REQ_BODY) {
+        } else if (p->b1len + dlen > MAX_REQ_BODY) {
             b1_reset(p);
             coap_pdu_set_code(resp, COAP_RESPONSE_CODE(413));
             add_uint_option(resp, COAP_OPTION_SIZE1, MAX_REQ_BODY);
-            reply(u, p, req, resp, con);
-            coap_delete_pdu(resp);
+        } else if (!(nb = realloc(p->b1, p->b1len + dlen + 1))) {
+            coap_delete_pdu(resp); /* no answer: the client repeats the block */
             return;
+        } else {
+            p->b1 = nb;
+            if (dlen)
+                memcpy(p->b1 + p->b1len, d, dlen);
+            p->b1len += dlen;
+            p->b1next = b1.num + 1;
+            add_uint_option(resp, COAP_OPTION_BLOCK1, b1.num << 4 | (b1.m ? 8u : 0u) | b1.szx);
+            coap_pdu_t *whole = b1.m ? NULL : rebuild(req, p->b1, p->b1len);
+            if (b1.m) {
+                coap_pdu_set_code(resp, COAP_RESPONSE_CODE(231)); /* Continue */
+            } else if (whole) {
+                b1_reset(p);
+                u->cfg.h.on_request(u->cfg.h.arg, p, whole, resp);
+                coap_delete_pdu(whole);
+            } else {
+                b1_reset(p);
+                coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
+            }
         }
-        uint8_t *nb = realloc(p->b1, p->b1len + dlen + 1);
-        if (!nb) {
-            coap_delete_pdu(resp);
-            return;
-        }
-        p->b1 = nb;
-        if (dlen)
-            memcpy(p->b1 + p->b1len, d, dlen);
-        p->b1len += dlen;
-        p->b1next = b1.num + 1;
-        add_uint_option(resp, COAP_OPTION_BLOCK1, b1.num << 4 | (b1.m ? 8u : 0u) | b1.szx);
-        if (b1.m) {
-            coap_pdu_set_code(resp, COAP_RESPONSE_CODE(231)); /* Continue */
-            reply(u, p, req, resp, con);
-            coap_delete_pdu(resp);
-            return;
-        }
-        coap_pdu_t *whole = rebuild(req, p->b1, p->b1len);
-        b1_reset(p);
-        if (!whole) {
-            coap_delete_pdu(resp);
-            return;
-        }
-        u->cfg.h.on_request(u->cfg.h.arg, p, whole, resp);
-        coap_delete_pdu(whole);
-    } else {
-        u->cfg.h.on_request(u->cfg.h.arg, p, req, resp);
     }
     reply(u, p, req, resp, con);
     coap_delete_pdu(resp);
 }
 
-/* A response (to one of our requests, or a notification). Returns whether
- * the handler knew it (or we did: a block of a transfer under way). */
 /* A block-wise exchange cannot go on (out of memory, the next block not
  * sent): it ends, and its sender hears of it as a failure. */
 static bool xchg_fail(cudp_t *u, cudp_peer_t *p, xchg_t *x, const char *why)
@@ -890,6 +879,8 @@ static bool xchg_fail(cudp_t *u, cudp_peer_t *p, xchg_t *x, const char *why)
     return true;
 }
 
+/* A response (to one of our requests, or a notification). Returns whether
+ * the handler knew it (or we did: a block of a transfer under way). */
 static bool on_response(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *rsp)
 {
     coap_bin_const_t tok = coap_pdu_get_token(rsp);
@@ -906,7 +897,7 @@ static bool on_response(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *rsp)
             xchg_drop(p, tok.s, tok.length);
             return u->cfg.h.on_response(u->cfg.h.arg, p, rsp);
         }
-        if (send_next(p, x, -1, szx) != COAP_INVALID_MID)
+        if (send_next(p, x, -1, szx, COAP_INVALID_MID) != COAP_INVALID_MID)
             return true;
         return xchg_fail(u, p, x, "the next block could not be sent");
     }
@@ -939,7 +930,7 @@ static bool on_response(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *rsp)
                 x->body = NULL;
                 x->blen = 0;
             }
-            if (send_next(p, x, (int)b2.num + 1, b2.szx) != COAP_INVALID_MID)
+            if (send_next(p, x, (int)b2.num + 1, b2.szx, COAP_INVALID_MID) != COAP_INVALID_MID)
                 return true;
             return xchg_fail(u, p, x, "the next block could not be requested");
         }
@@ -969,7 +960,7 @@ void cudp_input(cudp_t *u, const struct sockaddr *from, socklen_t fromlen, const
     cudp_peer_ref(p); /* kept while handlers run */
     coap_pdu_t *pdu = parse(data, len);
     if (!pdu) {
-        LOGD("coap", "event=malformed peer=%s len=%zu", p->name, len);
+        LOGD("coap", "event=malformed peer=%s len=%zu", pname(p), len);
         if (type == COAP_MESSAGE_CON)
             send_empty(u, p, COAP_MESSAGE_RST, mid);
         goto out;
@@ -1065,11 +1056,10 @@ int cudp_new(const cudp_config_t *cfg, const char *addr, uint16_t port, cudp_t *
     }
     u->cfg = *cfg;
     u->fd = -1;
-    u->port = port;
     u->now = mono_ms();
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    u->rnd = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)u ^ 0x9e3779b97f4a7c15ULL;
+    timer_init(&u->sweep, sweep_fired, u); /* before any cudp_free() */
+    randombytes_buf(&u->rnd, sizeof u->rnd);
+    u->rnd |= 1; /* xorshift state must not be 0 */
     if (port) {
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof ss);
@@ -1093,7 +1083,9 @@ int cudp_new(const cudp_config_t *cfg, const char *addr, uint16_t port, cudp_t *
         int one = 1, buf = 4 << 20;
         if (u->fd >= 0) {
             setsockopt(u->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-            setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+            /* as for libcoap's endpoints (server.c): Updates come in bursts */
+            if (setsockopt(u->fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) != 0)
+                setsockopt(u->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
             setsockopt(u->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
         }
         if (u->fd < 0 || bind(u->fd, (struct sockaddr *)&ss, sl) != 0) {
@@ -1102,7 +1094,6 @@ int cudp_new(const cudp_config_t *cfg, const char *addr, uint16_t port, cudp_t *
             return -1;
         }
     }
-    timer_init(&u->sweep, sweep_fired, u);
     if (u->cfg.timers)
         timer_start(u->cfg.timers, &u->sweep, u->now + 10000);
     *out = u;

@@ -77,10 +77,8 @@ cudp_peer_t *cudp_peer_ref(cudp_peer_t *p);
 void cudp_peer_unref(cudp_peer_t *p);
 void *cudp_peer_app_data(const cudp_peer_t *p);
 void cudp_peer_set_app_data(cudp_peer_t *p, void *data);
-/* "ip:port" */
-const char *cudp_peer_addr(const cudp_peer_t *p);
-/* The local port of the peer's endpoint. */
-uint16_t cudp_peer_local_port(const cudp_peer_t *p);
+/* "ip:port" or "[ip6]:port" into buf */
+void cudp_peer_addr(const cudp_peer_t *p, char *buf, size_t cap);
 
 /* A new confirmable request to the peer: type CON, the next message id;
  * the caller adds token, options and (small) payload, then cudp_send(). */

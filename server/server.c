@@ -4,9 +4,9 @@
  * heap and its own db_t; libmicrohttpd runs the REST API on its own pool with a
  * db_t per worker. Other threads reach the loop only through the eventfd.
  *
- * One loop pass: epoll_wait (libcoap's epoll fd, the eventfd, a 100 ms
- * timerfd) -> coap_drain (libcoap's events, several datagrams per call)
- * -> due timers -> bs_server_after_io
+ * One loop pass: epoll_wait (libcoap's epoll fd, lwdm's own UDP endpoint's
+ * socket, the eventfd, a 100 ms timerfd) -> coap_drain (libcoap's events,
+ * several datagrams per call) -> cudp_read -> due timers -> bs_server_after_io
  * (start accepted sessions, write results in one transaction, free finished
  * sessions). The timerfd tick also calls coap_io_process, because libcoap
  * 4.3.1 can switch its retransmission timer off (LIBCOAP.md "Bug"). */
@@ -355,6 +355,8 @@ static void tune_endpoint_sockets(lwdm_server_t *s)
     struct dirent *e;
     while ((e = readdir(d))) {
         int fd = atoi(e->d_name);
+        if (s->udp && fd == cudp_fd(s->udp))
+            continue; /* lwdm's own endpoint tunes its socket itself */
         int type = 0, listening = 0;
         socklen_t tl = sizeof type, ll = sizeof listening;
         struct sockaddr_storage sa;

@@ -258,7 +258,7 @@ static void reg_attach_session(rd_reg_t *r, const rd_from_t *f)
         r->up = cudp_peer_ref(f->up);
         r->tcp = false;
         cudp_peer_set_app_data(f->up, r);
-        snprintf(r->address, sizeof r->address, "%s", cudp_peer_addr(f->up));
+        cudp_peer_addr(f->up, r->address, sizeof r->address);
         return;
     }
     coap_session_t *cs = f->cs;
@@ -627,7 +627,7 @@ static void refuse(coap_pdu_t *resp, const char *event, const char *who, int cod
 
 static bool on_mgmt_port(rd_t *rd, const rd_from_t *f)
 {
-    return f->up || cu_is_local_port(f->cs, rd->cfg.coap_port) || cu_is_local_port(f->cs, rd->cfg.coaps_port);
+    return f->up || rd_owns_session(rd, f->cs);
 }
 
 /* The device's session delivered a message: it is awake (queue mode). */
@@ -745,8 +745,7 @@ static void do_register(rd_t *rd, const rd_from_t *f, const coap_pdu_t *req, coa
     r->last_reg_mid = from_reliable(f) ? -1 : coap_pdu_get_mid(req);
     rd_map_put(&rd->by_dev, r->device_id, r);
     rd_map_put(&rd->by_loc, r->location, r);
-    reg_attach_session(r, f);
-    touch(rd, r, f);
+    touch(rd, r, f); /* attaches the session or peer */
     arm_expiry(rd, r);
     mark_dirty(rd, r);
     schedule_start(rd, r, true);
@@ -926,22 +925,31 @@ bool rd_owns_session(const rd_t *rd, coap_session_t *cs)
     return cu_is_local_port(cs, rd->cfg.coap_port) || cu_is_local_port(cs, rd->cfg.coaps_port);
 }
 
-bool rd_on_response(rd_t *rd, coap_session_t *cs, const coap_pdu_t *sent, const coap_pdu_t *recv)
+/* A response or a failure on a session or peer, for the registration that
+ * owns it (the same for both stacks). */
+static bool response_for(rd_t *rd, rd_reg_t *r, const coap_pdu_t *recv)
 {
-    (void)sent;
-    rd_reg_t *r = coap_session_get_app_data(cs);
     if (!r || r->rd != rd)
         return false;
     touch(rd, r, NULL);
     return rd_requests_on_response(rd, r, recv);
 }
 
+static void nack_for(rd_t *rd, rd_reg_t *r, coap_mid_t mid, const char *why)
+{
+    if (r && r->rd == rd)
+        rd_requests_on_nack(rd, r, mid, why);
+}
+
+bool rd_on_response(rd_t *rd, coap_session_t *cs, const coap_pdu_t *sent, const coap_pdu_t *recv)
+{
+    (void)sent;
+    return response_for(rd, coap_session_get_app_data(cs), recv);
+}
+
 void rd_on_nack(rd_t *rd, coap_session_t *cs, coap_mid_t mid, const char *why)
 {
-    rd_reg_t *r = coap_session_get_app_data(cs);
-    if (!r || r->rd != rd)
-        return;
-    rd_requests_on_nack(rd, r, mid, why);
+    nack_for(rd, coap_session_get_app_data(cs), mid, why);
 }
 
 /* ------------------------------------------------- lwdm's own UDP endpoint */
@@ -963,18 +971,12 @@ void rd_udp_request(rd_t *rd, cudp_peer_t *p, const coap_pdu_t *req, coap_pdu_t 
 
 bool rd_udp_response(rd_t *rd, cudp_peer_t *p, const coap_pdu_t *recv)
 {
-    rd_reg_t *r = cudp_peer_app_data(p);
-    if (!r || r->rd != rd)
-        return false;
-    touch(rd, r, NULL);
-    return rd_requests_on_response(rd, r, recv);
+    return response_for(rd, cudp_peer_app_data(p), recv);
 }
 
 void rd_udp_nack(rd_t *rd, cudp_peer_t *p, coap_mid_t mid, const char *why)
 {
-    rd_reg_t *r = cudp_peer_app_data(p);
-    if (r && r->rd == rd)
-        rd_requests_on_nack(rd, r, mid, why);
+    nack_for(rd, cudp_peer_app_data(p), mid, why);
 }
 
 /* A DTLS session in handshake is held (as in the bootstrap interface) so

@@ -726,10 +726,9 @@ static int attributes_query(const char *body_json, char *q, size_t cap, char *fi
     return n < cap ? 0 : -1;
 }
 
-/* Finds the /1 instance a Bootstrap-Request Trigger goes to (the first one
- * in the object links). */
-/* The first Server instance (/1/x) in the device's object links above
- * `after` (-1: the first), or -1. */
+/* The lowest Server instance id (/1/x in the device's object links) above
+ * `after` (-1: the lowest), or -1: where a Bootstrap-Request Trigger goes,
+ * then where it goes next when one is refused. */
 static int server_instance_after(const rd_reg_t *r, int after)
 {
     lwm2m_links_t ls;

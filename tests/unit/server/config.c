@@ -39,7 +39,37 @@ static void test_defaults(void **state)
     assert_int_equal(c.bs_coaps_port, 5694);
     assert_int_equal(c.accept_unknown, -1);
     assert_int_equal(c.tcp, 1); /* CoAP over TCP/TLS on the same ports */
+    assert_int_equal(c.own_udp, 1); /* lwdm's own UDP endpoint on the NoSec management port */
     assert_string_equal(c.public_host, "127.0.0.1");
+}
+
+static void test_coap_udp_flag(void **state)
+{
+    (void)state;
+    lwdm_config_t c;
+    char err[256];
+    unsetenv("LWDM_COAP_UDP");
+    static const struct { const char *v; int rc, own; } rows[] = {
+        {"libcoap", 0, 0}, {"lwdm", 0, 1}, {"LIBCOAP", 0, 0}, {"own", -1, 1}, {"", -1, 1}, {"libcoap ", -1, 1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        int rc = parse(&c, err, 2, "--coap-udp", rows[i].v);
+        assert_int_equal(rc, rows[i].rc);
+        if (rc == 0)
+            assert_int_equal(c.own_udp, rows[i].own);
+        else
+            assert_non_null(strstr(err, "--coap-udp"));
+    }
+    setenv("LWDM_COAP_UDP", "libcoap", 1);
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.own_udp, 0);
+    assert_int_equal(parse(&c, err, 2, "--coap-udp", "lwdm"), 0); /* the flag wins */
+    assert_int_equal(c.own_udp, 1);
+    setenv("LWDM_COAP_UDP", "both", 1);
+    assert_int_equal(parse(&c, err, 0), -1);
+    assert_non_null(strstr(err, "LWDM_COAP_UDP"));
+    unsetenv("LWDM_COAP_UDP");
+    assert_non_null(strstr(lwdm_config_usage(), "--coap-udp lwdm|libcoap"));
 }
 
 static void test_tcp_flag(void **state)
@@ -122,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_flags_and_env),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_tcp_flag),
+        cmocka_unit_test(test_coap_udp_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
