@@ -9,6 +9,7 @@
 #include "server/common/log.h"
 
 #include <sodium.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,16 @@ static int exec_pragma(sqlite3 *h, const char *sql, char *err, size_t errlen)
     return rc;
 }
 
+/* SQLite's memory statistics (which lwdm never reads) put a global mutex
+ * around every allocation SQLite makes; they are off before the first
+ * connection. A process that initialised SQLite before (a test) keeps
+ * them: sqlite3_config then refuses, harmlessly. */
+static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
+static void sqlite_config(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int db_open(const char *path, const uint8_t key[DB_KEY_BYTES], db_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -56,6 +67,7 @@ int db_open(const char *path, const uint8_t key[DB_KEY_BYTES], db_t **out, char 
         set_err(err, errlen, "%s%s", "libsodium initialisation failed", NULL);
         return SQLITE_ERROR;
     }
+    pthread_once(&sqlite_config_once, sqlite_config);
     db_t *db = calloc(1, sizeof *db);
     if (!db) {
         set_err(err, errlen, "%s%s", "out of memory", NULL);

@@ -1,11 +1,42 @@
 /* CoAP helpers shared by the bootstrap and registration interfaces. */
 #include "server/coap_util.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/common/metrics.h"
+
+/* libcoap draws random bytes for every confirmable message it sends (the
+ * retransmission timeout) and for every new session (first message id,
+ * token seed); its default generator makes a getrandom() system call each
+ * time, eight per bootstrap. These come from a per-thread pool refilled
+ * from libsodium's CSPRNG (lwdm never forks). */
+static int pool_rand(void *out, size_t len)
+{
+    static _Thread_local uint8_t pool[256];
+    static _Thread_local size_t left;
+    uint8_t *o = out;
+    while (len > 0) {
+        if (left == 0) {
+            randombytes_buf(pool, sizeof pool);
+            left = sizeof pool;
+        }
+        size_t n = len < left ? len : left;
+        memcpy(o, pool + sizeof pool - left, n);
+        sodium_memzero(pool + sizeof pool - left, n); /* served bytes are not kept */
+        left -= n;
+        o += n;
+        len -= n;
+    }
+    return 1;
+}
+
+void cu_install_prng(void)
+{
+    coap_set_prng(pool_rand);
+}
 
 bool cu_is_local_port(coap_session_t *cs, uint16_t port)
 {

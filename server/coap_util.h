@@ -9,6 +9,10 @@
 
 #include "server/lwm2m/lwm2m.h"
 
+/* Makes libcoap take its random bytes from libsodium through a pool instead
+ * of a system call each (after coap_startup()). */
+void cu_install_prng(void);
+
 /* true when the session came in on local port `port` (0 never matches). */
 bool cu_is_local_port(coap_session_t *cs, uint16_t port);
 
