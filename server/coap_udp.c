@@ -27,6 +27,8 @@
 
 #define MAX_DGRAM 4096         /* bigger datagrams are dropped (we ask for 1,024-byte blocks) */
 #define RX_BATCH 32
+#define TX_BATCH 64            /* datagrams queued for one sendmmsg() */
+#define TX_BYTES (64 * 1024)   /* ... and their bytes */
 #define BLOCK_SZX 6            /* 1,024-byte blocks */
 #define BLOCK_SIZE 1024
 #define MAX_BODY (256 * 1024)  /* reassembled Block2 response */
@@ -34,6 +36,7 @@
 #define MAX_RETRANSMIT 4
 #define MAX_XCHG 4             /* our requests awaiting a (block-wise) answer, per peer */
 #define RESP_CAP 1280
+#define MAX_MESSAGE 1152       /* RFC 7252 4.6: larger requests are refused (4.13), as libcoap does */
 
 typedef struct {
     socklen_t len;
@@ -105,6 +108,13 @@ struct cudp {
     lwdm_timer_t sweep;
     uint8_t (*rx)[MAX_DGRAM];
     uint8_t tx[MAX_DGRAM];
+    /* datagrams waiting for cudp_flush() */
+    struct {
+        addr_t to;
+        size_t off, len;
+    } txq[TX_BATCH];
+    size_t ntx, txused;
+    uint8_t *txbuf;            /* TX_BYTES */
 };
 
 static int64_t mono_ms(void)
@@ -444,17 +454,63 @@ cudp_peer_t *cudp_peer_at(cudp_t *u, const char *ipport)
 }
 
 /* -------------------------------------------------------------------- send */
+/* A datagram to the peer. With a socket it is queued: cudp_flush() sends the
+ * queue with one sendmmsg() at the end of the loop pass (or when it is full),
+ * one system call for many answers instead of one each. */
 static void send_raw(cudp_t *u, const cudp_peer_t *p, const uint8_t *d, size_t n)
 {
-    int rc;
-    if (u->cfg.send)
-        rc = u->cfg.send(u->cfg.send_arg, &p->addr.u.sa, p->addr.len, d, n);
-    else
-        rc = sendto(u->fd, d, n, 0, &p->addr.u.sa, p->addr.len) < 0 ? -1 : 0;
-    if (rc != 0) {
-        int e = errno;
-        LOGD("coap", "event=send-failed peer=%s err=\"%s\"", pname(p), strerror(e));
+    if (u->cfg.send) {
+        if (u->cfg.send(u->cfg.send_arg, &p->addr.u.sa, p->addr.len, d, n) != 0) {
+            int e = errno;
+            LOGD("coap", "event=send-failed peer=%s err=\"%s\"", pname(p), strerror(e));
+        }
+        return;
     }
+    if (n > TX_BYTES)
+        return; /* never: messages are encoded into MAX_DGRAM bytes */
+    if (u->ntx == TX_BATCH || u->txused + n > TX_BYTES)
+        cudp_flush(u);
+    memcpy(u->txbuf + u->txused, d, n);
+    u->txq[u->ntx].to = p->addr;
+    u->txq[u->ntx].off = u->txused;
+    u->txq[u->ntx].len = n;
+    u->ntx++;
+    u->txused += n;
+}
+
+void cudp_flush(cudp_t *u)
+{
+    struct mmsghdr m[TX_BATCH];
+    struct iovec iov[TX_BATCH];
+    size_t n = u->ntx;
+    for (size_t i = 0; i < n; i++) {
+        iov[i].iov_base = u->txbuf + u->txq[i].off;
+        iov[i].iov_len = u->txq[i].len;
+        memset(&m[i], 0, sizeof m[i]);
+        m[i].msg_hdr.msg_name = &u->txq[i].to.u.sa;
+        m[i].msg_hdr.msg_namelen = u->txq[i].to.len;
+        m[i].msg_hdr.msg_iov = &iov[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+    }
+    size_t i = 0;
+    while (i < n) {
+        int k = sendmmsg(u->fd, m + i, (unsigned)(n - i), 0);
+        if (k > 0) {
+            i += (size_t)k;
+            continue;
+        }
+        if (k < 0 && errno == EINTR)
+            continue;
+        /* the first datagram left failed (sendmmsg reports it on the next
+         * call after a partial send): dropped, as a lost datagram would be */
+        int e = errno;
+        char a[64];
+        addr_name(&u->txq[i].to, a, sizeof a);
+        LOGD("coap", "event=send-failed peer=%s err=\"%s\"", a, strerror(e));
+        i++;
+    }
+    u->ntx = 0;
+    u->txused = 0;
 }
 
 static void send_empty(cudp_t *u, cudp_peer_t *p, coap_pdu_type_t type, coap_mid_t mid)
@@ -791,6 +847,29 @@ static unsigned unknown_critical(const coap_pdu_t *pdu)
     return 0;
 }
 
+int cudp_response_body(const coap_pdu_t *req, coap_pdu_t *resp, const uint8_t *body, size_t len)
+{
+    coap_block_t b2 = {0};
+    bool asked = coap_get_block(req, COAP_OPTION_BLOCK2, &b2);
+    unsigned szx = asked && b2.szx < BLOCK_SZX ? b2.szx : BLOCK_SZX;
+    size_t bsz = (size_t)1 << (szx + 4);
+    unsigned num = asked ? b2.num : 0;
+    if (!asked && len <= bsz)
+        return coap_add_data(resp, len, body) ? 0 : -1;
+    if ((size_t)num * bsz >= len && !(num == 0 && len == 0)) {
+        coap_pdu_set_code(resp, COAP_RESPONSE_CODE(402)); /* no such block */
+        return -1;
+    }
+    size_t off = (size_t)num * bsz, n = len - off < bsz ? len - off : bsz;
+    bool more = off + n < len;
+    add_uint_option(resp, COAP_OPTION_BLOCK2, num << 4 | (more ? 8u : 0u) | szx);
+    if (num == 0)
+        add_uint_option(resp, COAP_OPTION_SIZE2, (unsigned)len);
+    if (n && !coap_add_data(resp, n, body + off))
+        return -1;
+    return (int)num;
+}
+
 static void b1_reset(cudp_peer_t *p)
 {
     free(p->b1);
@@ -799,7 +878,7 @@ static void b1_reset(cudp_peer_t *p)
     p->b1next = 0;
 }
 
-static void on_request(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *req)
+static void on_request(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *req, size_t msglen)
 {
     bool con = coap_pdu_get_type(req) == COAP_MESSAGE_CON;
     if (con && p->last_req_mid == coap_pdu_get_mid(req) && p->last_resp) {
@@ -820,6 +899,11 @@ static void on_request(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *req)
         coap_pdu_set_code(resp, bad ? COAP_RESPONSE_CODE(402) : COAP_RESPONSE_CODE(505));
         coap_add_data(resp, strlen(msg), (const uint8_t *)msg);
         LOGD("coap", "event=request-refused peer=%s reason=\"%s\"", pname(p), msg);
+    } else if (msglen > MAX_MESSAGE) { /* a larger body goes block-wise (RFC 7959 2.9.3) */
+        b1_reset(p);
+        coap_pdu_set_code(resp, COAP_RESPONSE_CODE(413));
+        add_uint_option(resp, COAP_OPTION_SIZE1, BLOCK_SIZE);
+        LOGD("coap", "event=request-refused peer=%s reason=\"message of %zu bytes\"", pname(p), msglen);
     } else if (b1opt && COAP_OPT_BLOCK_SZX(b1opt) == 7) { /* RFC 7959 2.2; coap_get_block() refuses SZX 7 */
         b1_reset(p);
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(400));
@@ -987,7 +1071,7 @@ void cudp_input(cudp_t *u, const struct sockaddr *from, socklen_t fromlen, const
         goto out;
     }
     if (cls == 0) {
-        on_request(u, p, pdu);
+        on_request(u, p, pdu, len);
     } else if (cls >= 2 && cls <= 5) {
         coap_bin_const_t tok = coap_pdu_get_token(pdu);
         if (p->q_head && (p->q_head->data[0] & 0x0f) == tok.length && !memcmp(p->q_head->data + 4, tok.s, tok.length))
@@ -1037,6 +1121,11 @@ void cudp_read(cudp_t *u)
                 continue; /* over MAX_DGRAM: not a message we asked for */
             cudp_input(u, (struct sockaddr *)&from[i], m[i].msg_hdr.msg_namelen, u->rx[i], m[i].msg_len);
         }
+        /* the batch's answers leave before the next batch is read: peers
+         * answer them while this pass goes on, and the pass (one database
+         * commit) handles more of the exchanges */
+        if (!u->cfg.send)
+            cudp_flush(u);
         if (n < RX_BATCH)
             break;
     }
@@ -1047,9 +1136,11 @@ void cudp_read(cudp_t *u)
 int cudp_new(const cudp_config_t *cfg, const char *addr, uint16_t port, cudp_t **out, char *err, size_t errlen)
 {
     cudp_t *u = calloc(1, sizeof *u);
-    if (!u || !(u->rx = malloc(RX_BATCH * sizeof *u->rx)) || grow(u) != 0) {
-        if (u)
+    if (!u || !(u->rx = malloc(RX_BATCH * sizeof *u->rx)) || !(u->txbuf = malloc(TX_BYTES)) || grow(u) != 0) {
+        if (u) {
             free(u->rx);
+            free(u->txbuf);
+        }
         free(u);
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -1109,11 +1200,14 @@ void cudp_free(cudp_t **up)
         return;
     if (u->cfg.timers)
         timer_stop(u->cfg.timers, &u->sweep);
+    if (u->fd >= 0)
+        cudp_flush(u);
     for (size_t i = 0; i < u->nbuckets; i++)
         while (u->buckets[i])
             peer_free(u, u->buckets[i]);
     free(u->buckets);
     free(u->rx);
+    free(u->txbuf);
     if (u->fd >= 0)
         close(u->fd);
     free(u);

@@ -4,12 +4,15 @@
  * heap and its own db_t; libmicrohttpd runs the REST API on its own pool with a
  * db_t per worker. Other threads reach the loop only through the eventfd.
  *
- * One loop pass: epoll_wait (libcoap's epoll fd, lwdm's own UDP endpoint's
- * socket, the eventfd, a 100 ms timerfd) -> coap_drain (libcoap's events,
- * several datagrams per call) -> cudp_read -> due timers -> bs_server_after_io
+ * One loop pass: epoll_wait (libcoap's epoll fd, the sockets of lwdm's own
+ * UDP endpoints on the plain-CoAP management and bootstrap ports, the
+ * eventfd, a 100 ms timerfd) -> coap_drain (libcoap's events, several
+ * datagrams per call) -> cudp_read -> due timers -> bs_server_after_io
  * (start accepted sessions, write results in one transaction, free finished
- * sessions). The timerfd tick also calls coap_io_process, because libcoap
- * 4.3.1 can switch its retransmission timer off (LIBCOAP.md "Bug"). */
+ * sessions) -> rd_after_io -> cudp_flush (what the own endpoints queued
+ * during the pass leaves in one sendmmsg each). The timerfd tick also calls
+ * coap_io_process, because libcoap 4.3.1 can switch its retransmission timer
+ * off (LIBCOAP.md "Bug"). */
 #include <coap3/coap.h>
 
 #include "server/server.h"
@@ -37,6 +40,7 @@
 #include "db/db.h"
 #include "server/bootstrap/bs.h"
 #include "server/coap_udp.h"
+#include "server/coap_util.h"
 #include "server/common/log.h"
 #include "server/common/events.h"
 #include "server/common/metrics.h"
@@ -54,6 +58,7 @@ struct lwdm_server {
     api_t *api;
     coap_context_t *coap;
     cudp_t *udp;                  /* lwdm's own endpoint on the plain-CoAP management port, or NULL */
+    cudp_t *bs_udp;               /* ... and on the plain-CoAP bootstrap port */
     bs_server_t *bs;
     rd_t *rd;
     int64_t gauges_at_ms;
@@ -207,6 +212,29 @@ static void udp_on_nack(void *arg, cudp_peer_t *p, coap_mid_t mid, const char *w
         rd_udp_nack(s->rd, p, mid, why);
 }
 
+/* ... and the one on the bootstrap port to the bootstrap interface. */
+static void bs_udp_on_request(void *arg, cudp_peer_t *p, const coap_pdu_t *req, coap_pdu_t *resp)
+{
+    lwdm_server_t *s = arg;
+    if (s->bs)
+        bs_server_udp_request(s->bs, p, req, resp);
+    else
+        coap_pdu_set_code(resp, COAP_RESPONSE_CODE(503));
+}
+
+static bool bs_udp_on_response(void *arg, cudp_peer_t *p, const coap_pdu_t *recv)
+{
+    lwdm_server_t *s = arg;
+    return s->bs && bs_server_udp_response(s->bs, p, recv);
+}
+
+static void bs_udp_on_nack(void *arg, cudp_peer_t *p, coap_mid_t mid, const char *why)
+{
+    lwdm_server_t *s = arg;
+    if (s->bs)
+        bs_server_udp_nack(s->bs, p, mid, why);
+}
+
 /* DTLS-PSK: the key for an identity, by the endpoint the client reached. */
 static const coap_bin_const_t *psk_for_identity(coap_bin_const_t *identity, coap_session_t *cs, void *arg)
 {
@@ -355,8 +383,8 @@ static void tune_endpoint_sockets(lwdm_server_t *s)
     struct dirent *e;
     while ((e = readdir(d))) {
         int fd = atoi(e->d_name);
-        if (s->udp && fd == cudp_fd(s->udp))
-            continue; /* lwdm's own endpoint tunes its socket itself */
+        if ((s->udp && fd == cudp_fd(s->udp)) || (s->bs_udp && fd == cudp_fd(s->bs_udp)))
+            continue; /* lwdm's own endpoints tune their sockets themselves */
         int type = 0, listening = 0;
         socklen_t tl = sizeof type, ll = sizeof listening;
         struct sockaddr_storage sa;
@@ -536,6 +564,7 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
         goto fail;
     }
     coap_startup();
+    cu_install_prng();
     coap_set_log_handler(coap_log_handler);
     coap_set_log_level(cfg->log_level <= LOG_LVL_DEBUG ? LOG_INFO : LOG_WARNING);
     coap_dtls_set_log_level(LOG_ERR);
@@ -578,9 +607,18 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
         if (cudp_new(&uc, cfg->coap_addr, s->coap_port, &s->udp, err, errlen) != 0)
             goto fail;
     }
+    if (cfg->own_udp && s->bs_coap_port) {
+        cudp_config_t uc = {.timers = &s->timers,
+                            .h = {.on_request = bs_udp_on_request,
+                                  .on_response = bs_udp_on_response,
+                                  .on_nack = bs_udp_on_nack,
+                                  .arg = s}};
+        if (cudp_new(&uc, cfg->coap_addr, s->bs_coap_port, &s->bs_udp, err, errlen) != 0)
+            goto fail;
+    }
     if ((!s->udp && add_endpoint(s, s->coap_port, COAP_PROTO_UDP, err, errlen)) ||
         add_endpoint(s, s->coaps_port, COAP_PROTO_DTLS, err, errlen) ||
-        add_endpoint(s, s->bs_coap_port, COAP_PROTO_UDP, err, errlen) ||
+        (!s->bs_udp && add_endpoint(s, s->bs_coap_port, COAP_PROTO_UDP, err, errlen)) ||
         add_endpoint(s, s->bs_coaps_port, COAP_PROTO_DTLS, err, errlen) || add_tcp_endpoints(s, err, errlen))
         goto fail;
     tune_endpoint_sockets(s);
@@ -655,6 +693,10 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
         e.data.fd = cudp_fd(s->udp);
         epoll_ctl(s->epfd, EPOLL_CTL_ADD, e.data.fd, &e);
     }
+    if (s->bs_udp) {
+        e.data.fd = cudp_fd(s->bs_udp);
+        epoll_ctl(s->epfd, EPOLL_CTL_ADD, e.data.fd, &e);
+    }
     *out = s;
     return 0;
 fail:
@@ -682,13 +724,15 @@ int lwdm_server_run(lwdm_server_t *s)
             LOGE("server", "event=epoll-failed err=\"%s\"", strerror(errno));
             return -1;
         }
-        bool io = false, tick = false, uio = false;
+        bool io = false, tick = false, uio = false, buio = false;
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             if (fd == cfd) {
                 io = true;
             } else if (s->udp && fd == cudp_fd(s->udp)) {
                 uio = true;
+            } else if (s->bs_udp && fd == cudp_fd(s->bs_udp)) {
+                buio = true;
             } else if (fd == s->tfd) {
                 uint64_t x;
                 ssize_t r = read(s->tfd, &x, sizeof x);
@@ -708,10 +752,16 @@ int lwdm_server_run(lwdm_server_t *s)
             coap_drain(s, cfd);
         if (uio)
             cudp_read(s->udp);
+        if (buio)
+            cudp_read(s->bs_udp);
         timer_heap_run(&s->timers, mono_ms());
         http_client_on_timer(s->http, mono_ms());
         bs_server_after_io(s->bs);
         rd_after_io(s->rd);
+        if (s->udp) /* the pass's answers and requests, in one system call */
+            cudp_flush(s->udp);
+        if (s->bs_udp)
+            cudp_flush(s->bs_udp);
         if (mono_ms() - s->gauges_at_ms >= 1000) {
             s->gauges_at_ms = mono_ms();
             metrics_set_registered(rd_count(s->rd), rd_count_online(s->rd));
@@ -746,6 +796,7 @@ void lwdm_server_close(lwdm_server_t **sp)
     cudp_free(&s->udp); /* after rd: it holds peers */
     if (s->bs)
         bs_server_free(&s->bs);
+    cudp_free(&s->bs_udp); /* after bs: its conns hold peers */
     http_client_free(&s->http);
     if (s->coap) {
         ctx_map_set(s->coap, NULL);

@@ -1,6 +1,7 @@
 /* The bootstrap interface of lwdm (server side of LwM2M client-initiated
  * bootstrap and Bootstrap-Pack), bound to the libcoap context owned by the
- * network loop. Only the loop thread calls these functions. */
+ * network loop and, for plain CoAP, to lwdm's own UDP endpoint when the loop
+ * has one on the bootstrap port. Only the loop thread calls these functions. */
 #ifndef LWDM_BS_H
 #define LWDM_BS_H
 #include <stdbool.h>
@@ -8,6 +9,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "server/coap_udp.h"
 #include "server/timers.h"
 
 struct coap_context_t;
@@ -47,6 +49,12 @@ void bs_server_free(bs_server_t **bs);
 bool bs_server_on_response(bs_server_t *bs, struct coap_session_t *cs, const struct coap_pdu_t *sent,
                            const struct coap_pdu_t *recv);
 bool bs_server_on_nack(bs_server_t *bs, struct coap_session_t *cs, int mid, const char *reason);
+/* lwdm's own UDP endpoint on the plain-CoAP bootstrap port (cudp_handlers_t):
+ * its requests (/bs, /bspack), the answers to our requests, and their
+ * failures. */
+void bs_server_udp_request(bs_server_t *bs, cudp_peer_t *p, const coap_pdu_t *req, coap_pdu_t *resp);
+bool bs_server_udp_response(bs_server_t *bs, cudp_peer_t *p, const coap_pdu_t *recv);
+void bs_server_udp_nack(bs_server_t *bs, cudp_peer_t *p, coap_mid_t mid, const char *why);
 /* libcoap created a server session (COAP_EVENT_SERVER_SESSION_NEW). */
 void bs_server_on_session_new(bs_server_t *bs, struct coap_session_t *cs);
 /* A libcoap session is closing (DTLS close, session freed). */

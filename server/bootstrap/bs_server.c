@@ -1,11 +1,14 @@
-/* Bootstrap interface on libcoap: /bs (Bootstrap-Request and, as a request
- * we send, Bootstrap-Finish) and /bspack (LwM2M 1.2 Bootstrap-Pack).
+/* Bootstrap interface: /bs (Bootstrap-Request and, as a request we send,
+ * Bootstrap-Finish) and /bspack (LwM2M 1.2 Bootstrap-Pack), on libcoap's
+ * endpoints (DTLS; plain CoAP with --coap-udp libcoap) and on lwdm's own UDP
+ * endpoint (server/coap_udp.h) for plain CoAP.
  *
- * Ownership: a bs_conn_t pairs one libcoap session (referenced while the
- * bootstrap runs; coap_session_reference, LIBCOAP.md) with one bs_session_t.
- * The libcoap session's app_data points at the conn. Conns are freed in
- * bs_server_after_io(), never inside a libcoap callback (two-phase teardown,
- * STYLE.md §4). */
+ * Ownership: a bs_conn_t pairs one transport peer (a libcoap session,
+ * referenced while the bootstrap runs, coap_session_reference, LIBCOAP.md;
+ * or an own-endpoint peer, referenced likewise) with one bs_session_t. The
+ * peer's app data points at the conn. Conns are freed in
+ * bs_server_after_io(), never inside a transport callback (two-phase
+ * teardown, STYLE.md §4). */
 #include "server/bootstrap/bs.h"
 
 #include <coap3/coap.h>
@@ -20,6 +23,7 @@
 #include "server/bootstrap/bs_plan.h"
 #include "server/bootstrap/bs_session.h"
 #include "server/bootstrap/provision.h"
+#include "server/coap_udp.h"
 #include "server/coap_util.h"
 #include "server/task_cache.h"
 #include "server/common/events.h"
@@ -47,10 +51,18 @@ typedef struct bs_handshake {
     struct bs_handshake *prev, *next; /* in srv->handshakes */
 } bs_handshake_t;
 
+/* Where a message came from: a libcoap session or a peer of lwdm's own UDP
+ * endpoint (exactly one is set). */
+typedef struct {
+    coap_session_t *cs;
+    cudp_peer_t *up;
+} bs_from_t;
+
 typedef struct bs_conn {
     int kind;                    /* BS_APP_CONN */
     bs_server_t *srv;
-    coap_session_t *cs;          /* referenced */
+    coap_session_t *cs;          /* referenced, or NULL ... */
+    cudp_peer_t *up;             /* ... and this one (referenced) */
     bs_session_t *sess;
     uint8_t token[8];
     coap_mid_t mid;              /* outstanding request's message id */
@@ -505,9 +517,9 @@ static int io_send(void *ctx, bs_session_t *s, int method, const lwm2m_path_t *p
 {
     bs_server_t *bs = ctx;
     bs_conn_t *c = bs_session_user(s);
-    if (!c || !c->cs)
+    if (!c || (!c->cs && !c->up))
         return -1;
-    if (coap_session_get_state(c->cs) != COAP_SESSION_STATE_ESTABLISHED)
+    if (c->cs && coap_session_get_state(c->cs) != COAP_SESSION_STATE_ESTABLISHED)
         return -1; /* DTLS closed under us: PDUs would wait forever (LIBCOAP.md) */
     if (!path && c->prov_pending > 0) {
         /* Finish waits until the target server knows the device and its key
@@ -521,8 +533,17 @@ static int io_send(void *ctx, bs_session_t *s, int method, const lwm2m_path_t *p
     uint64_t t = bs->token_base ^ ++bs->token_seq;
     memcpy(c->token, &t, sizeof c->token);
     /* Finish is POST /bs: no LwM2M path, the "bs" segment as the root */
-    coap_mid_t mid = cu_send_request(c->cs, method, path ? "" : "bs", path, cf, accept, -1, NULL, payload, len,
-                                     c->token);
+    coap_mid_t mid = COAP_INVALID_MID;
+    if (c->cs) {
+        mid = cu_send_request(c->cs, method, path ? "" : "bs", path, cf, accept, -1, NULL, payload, len, c->token);
+    } else {
+        coap_pdu_t *pdu = cudp_new_request(c->up, (coap_pdu_code_t)method);
+        if (pdu && cu_request_options(pdu, path ? "" : "bs", path, cf, accept, -1, NULL, payload != NULL, c->token)) {
+            metrics_coap(true, method);
+            mid = cudp_send(c->up, pdu, payload, payload ? len : 0);
+        } else if (pdu)
+            coap_delete_pdu(pdu);
+    }
     if (mid == COAP_INVALID_MID)
         return -1;
     c->mid = mid;
@@ -700,11 +721,11 @@ static void watchdog_fired(struct timer *t, void *arg)
 /* Decides who is bootstrapping: DTLS identity or `ep`, against the devices
  * table (CONFORMANCE.md §4 "PSK identity vs ep"). On success *dev is filled.
  * Returns 0, or a CoAP code (class*100+detail) with msg. */
-static int authorise(bs_server_t *bs, coap_session_t *cs, const char *ep, bool have_ep, db_device_t *dev, char *msg,
+static int authorise(bs_server_t *bs, bs_from_t f, const char *ep, bool have_ep, db_device_t *dev, char *msg,
                      size_t msgcap)
 {
-    const coap_bin_const_t *id = coap_session_get_psk_identity(cs);
-    bool secure = cu_is_secure(cs); /* DTLS, or TLS on the same port (CoAP over TCP) */
+    const coap_bin_const_t *id = f.cs ? coap_session_get_psk_identity(f.cs) : NULL;
+    bool secure = f.cs && cu_is_secure(f.cs); /* DTLS, or TLS on the same port (CoAP over TCP) */
     if (secure) {
         if (!id || id->length == 0) {
             snprintf(msg, msgcap, "no PSK identity");
@@ -769,7 +790,7 @@ static void refuse(bs_server_t *bs, coap_pdu_t *resp, const char *event, const c
 
 /* Loads the configuration and authorises the client (see authorise()).
  * Returns true with *dev filled, or false after answering the request. */
-static bool admit(bs_server_t *bs, coap_session_t *cs, const char *ep, bool have_ep, const char *event,
+static bool admit(bs_server_t *bs, bs_from_t f, const char *ep, bool have_ep, const char *event,
                   db_device_t *dev, coap_pdu_t *resp)
 {
     if (load_cfg(bs) != 0) {
@@ -777,7 +798,7 @@ static bool admit(bs_server_t *bs, coap_session_t *cs, const char *ep, bool have
         return false;
     }
     char msg[128];
-    int code = authorise(bs, cs, ep, have_ep, dev, msg, sizeof msg);
+    int code = authorise(bs, f, ep, have_ep, dev, msg, sizeof msg);
     if (code) {
         refuse(bs, resp, event, have_ep ? ep : "-", code, msg);
         return false;
@@ -785,9 +806,9 @@ static bool admit(bs_server_t *bs, coap_session_t *cs, const char *ep, bool have
     return true;
 }
 
-static bs_conn_t *conn_of(coap_session_t *cs)
+static bs_conn_t *conn_of(bs_from_t f)
 {
-    bs_conn_t *c = cs ? coap_session_get_app_data(cs) : NULL;
+    bs_conn_t *c = f.cs ? coap_session_get_app_data(f.cs) : f.up ? cudp_peer_app_data(f.up) : NULL;
     return c && c->kind == BS_APP_CONN ? c : NULL;
 }
 
@@ -839,16 +860,10 @@ void bs_server_on_session_new(bs_server_t *bs, coap_session_t *cs)
     bs->handshakes = h;
 }
 
-static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
-                   coap_pdu_t *resp)
+/* A Bootstrap-Request (POST /bs) from either transport. `query` is its
+ * Uri-Query as libcoap joins it (for the step record). */
+static void on_bs(bs_server_t *bs, bs_from_t f, const coap_pdu_t *req, const coap_string_t *query, coap_pdu_t *resp)
 {
-    bs_server_t *bs = coap_resource_get_userdata(r);
-    metrics_coap(false, COAP_REQUEST_CODE_POST);
-    handshake_done(cs);
-    if (!cu_is_local_port(cs, bs->cfg.coap_port) && !cu_is_local_port(cs, bs->cfg.coaps_port)) {
-        cu_reply_error(resp, 4, 4, NULL);
-        return;
-    }
     metrics_inc(MC_BS_REQUESTS);
     char ep[BS_MAX_EP + 2], pcts[16];
     bool have_ep, have_pct, bad_ep, bad_pct;
@@ -856,7 +871,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     cu_query_get(req, "pct", pcts, sizeof pcts, &have_pct, &bad_pct);
     const char *who = have_ep ? ep : "-";
 
-    bs_conn_t *old = conn_of(cs);
+    bs_conn_t *old = conn_of(f);
     if (old && !old->finished && old->request_mid == coap_pdu_get_mid(req)) {
         /* a retransmitted Request: answer again, do not restart (RFC 7252 §4.5) */
         metrics_coap(true, LWM2M_CODE(2, 4));
@@ -884,7 +899,7 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
         pct = (int)v;
     }
     db_device_t dev = {0};
-    if (!admit(bs, cs, ep, have_ep, "refused", &dev, resp))
+    if (!admit(bs, f, ep, have_ep, "refused", &dev, resp))
         return;
     if (old && !old->finished)
         bs_session_cancel(old->sess, "restarted by a new Bootstrap-Request", now_ms());
@@ -922,35 +937,47 @@ static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req
     c->sv_loaded = sv_loaded;
     c->srv = bs;
     c->sess = s;
-    c->cs = coap_session_reference(cs);
+    if (f.cs) {
+        c->cs = coap_session_reference(f.cs);
+        coap_session_set_app_data(f.cs, c);
+    } else {
+        c->up = cudp_peer_ref(f.up);
+        cudp_peer_set_app_data(f.up, c);
+    }
     c->request_mid = coap_pdu_get_mid(req);
     c->pending_start = true;
     timer_init(&c->watchdog, watchdog_fired, c);
     bs_session_set_user(s, c);
     c->next = bs->conns;
     bs->conns = c;
-    coap_session_set_app_data(cs, c);
     char uri[200];
     snprintf(uri, sizeof uri, "/bs?%.*s", query ? (int)query->length : 0, query ? (const char *)query->s : "");
     bs_session_note_request(s, uri, COAP_RESPONSE_CODE(204));
     metrics_inc(MC_BS_STARTED);
     publish(bs, s, "bootstrap", json_pack("{s:s}", "status", "started"));
-    LOGI("bootstrap", "ep=%s event=request pct=%d secure=%d", c->dev.endpoint, pct,
-             cu_is_secure(cs));
+    LOGI("bootstrap", "ep=%s event=request pct=%d secure=%d", c->dev.endpoint, pct, f.cs && cu_is_secure(f.cs));
     metrics_coap(true, LWM2M_CODE(2, 4));
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));
 }
 
-static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
-                       coap_pdu_t *resp)
+static void hnd_bs(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
+                   coap_pdu_t *resp)
 {
     bs_server_t *bs = coap_resource_get_userdata(r);
-    metrics_coap(false, COAP_REQUEST_CODE_GET);
+    metrics_coap(false, COAP_REQUEST_CODE_POST);
     handshake_done(cs);
     if (!cu_is_local_port(cs, bs->cfg.coap_port) && !cu_is_local_port(cs, bs->cfg.coaps_port)) {
         cu_reply_error(resp, 4, 4, NULL);
         return;
     }
+    on_bs(bs, (bs_from_t){cs, NULL}, req, query, resp);
+}
+
+/* A Bootstrap-Pack-Request (GET /bspack) from either transport; r and query
+ * are libcoap's (for its block-wise answer), NULL from the own endpoint. */
+static void on_bspack(bs_server_t *bs, bs_from_t f, coap_resource_t *r, const coap_pdu_t *req,
+                      const coap_string_t *query, coap_pdu_t *resp)
+{
     char ep[BS_MAX_EP + 2];
     bool have_ep, bad_ep;
     cu_query_get(req, "ep", ep, sizeof ep, &have_ep, &bad_ep);
@@ -971,7 +998,7 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
         return;
     }
     db_device_t dev = {0};
-    if (!admit(bs, cs, ep, have_ep, "pack-refused", &dev, resp))
+    if (!admit(bs, f, ep, have_ep, "pack-refused", &dev, resp))
         return;
     bs_account_t *accts = NULL;
     size_t n = 0;
@@ -1005,13 +1032,30 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
     }
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
     metrics_coap(true, LWM2M_CODE(2, 5));
-    /* libcoap serves Block2 from this one body (identical across blocks). */
-    if (!coap_add_data_large_response(r, cs, req, resp, query, (uint16_t)cf, -1, 0, len, body,
-                                      release_body, body)) {
+    int block = 0;
+    if (f.cs) {
+        /* libcoap serves Block2 from this one body (identical across blocks). */
+        if (!coap_add_data_large_response(r, f.cs, req, resp, query, (uint16_t)cf, -1, 0, len, body,
+                                          release_body, body)) {
+            free(body);
+            cu_reply_error(resp, 5, 0, NULL);
+            db_device_free(&dev);
+            return;
+        }
+    } else {
+        /* the own endpoint asks again for each later block: the pack is
+         * built again (the same bytes: generated credentials are stored on
+         * the first), and only block 0 counts as the bootstrap */
+        uint8_t cfb[4];
+        coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(cfb, sizeof cfb, (unsigned)cf), cfb);
+        block = cudp_response_body(req, resp, body, len);
         free(body);
-        cu_reply_error(resp, 5, 0, NULL);
-        db_device_free(&dev);
-        return;
+        if (block != 0) {
+            if (block < 0 && coap_pdu_get_code(resp) == COAP_RESPONSE_CODE(205))
+                cu_reply_error(resp, 5, 0, NULL);
+            db_device_free(&dev);
+            return;
+        }
     }
     metrics_inc(MC_BS_PACKS);
     char *steps = NULL;
@@ -1033,11 +1077,23 @@ static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t 
     db_device_free(&dev);
 }
 
-/* ------------------------------------------------------------ loop entries */
-bool bs_server_on_response(bs_server_t *bs, coap_session_t *cs, const coap_pdu_t *sent, const coap_pdu_t *recv)
+static void hnd_bspack(coap_resource_t *r, coap_session_t *cs, const coap_pdu_t *req, const coap_string_t *query,
+                       coap_pdu_t *resp)
 {
-    (void)sent;
-    bs_conn_t *c = conn_of(cs);
+    bs_server_t *bs = coap_resource_get_userdata(r);
+    metrics_coap(false, COAP_REQUEST_CODE_GET);
+    handshake_done(cs);
+    if (!cu_is_local_port(cs, bs->cfg.coap_port) && !cu_is_local_port(cs, bs->cfg.coaps_port)) {
+        cu_reply_error(resp, 4, 4, NULL);
+        return;
+    }
+    on_bspack(bs, (bs_from_t){cs, NULL}, r, req, query, resp);
+}
+
+/* ------------------------------------------------------------ loop entries */
+static bool on_answer(bs_server_t *bs, bs_from_t f, const coap_pdu_t *recv)
+{
+    bs_conn_t *c = conn_of(f);
     if (!c || c->srv != bs || !c->awaiting)
         return false;
     coap_bin_const_t tok = coap_pdu_get_token(recv);
@@ -1060,9 +1116,9 @@ bool bs_server_on_response(bs_server_t *bs, coap_session_t *cs, const coap_pdu_t
     return true;
 }
 
-bool bs_server_on_nack(bs_server_t *bs, coap_session_t *cs, int mid, const char *reason)
+static bool on_failure(bs_server_t *bs, bs_from_t f, int mid, const char *reason)
 {
-    bs_conn_t *c = conn_of(cs);
+    bs_conn_t *c = conn_of(f);
     if (!c || c->srv != bs || !c->awaiting || c->mid != mid)
         return false;
     c->awaiting = false;
@@ -1071,9 +1127,50 @@ bool bs_server_on_nack(bs_server_t *bs, coap_session_t *cs, int mid, const char 
     return true;
 }
 
+bool bs_server_on_response(bs_server_t *bs, coap_session_t *cs, const coap_pdu_t *sent, const coap_pdu_t *recv)
+{
+    (void)sent;
+    return on_answer(bs, (bs_from_t){cs, NULL}, recv);
+}
+
+bool bs_server_on_nack(bs_server_t *bs, coap_session_t *cs, int mid, const char *reason)
+{
+    return on_failure(bs, (bs_from_t){cs, NULL}, mid, reason);
+}
+
+void bs_server_udp_request(bs_server_t *bs, cudp_peer_t *p, const coap_pdu_t *req, coap_pdu_t *resp)
+{
+    coap_pdu_code_t code = coap_pdu_get_code(req);
+    metrics_coap(false, code);
+    bs_from_t f = {NULL, p};
+    coap_string_t *path = coap_get_uri_path(req);
+    bool is_bs = path && path->length == 2 && !memcmp(path->s, "bs", 2);
+    bool is_pack = path && path->length == 6 && !memcmp(path->s, "bspack", 6);
+    coap_delete_string(path);
+    if (is_bs && code == COAP_REQUEST_CODE_POST) {
+        coap_string_t *query = coap_get_query(req);
+        on_bs(bs, f, req, query, resp);
+        coap_delete_string(query);
+    } else if (is_pack && code == COAP_REQUEST_CODE_GET) {
+        on_bspack(bs, f, NULL, req, NULL, resp);
+    } else {
+        cu_reply_error(resp, 4, (is_bs || is_pack) ? 5 : 4, NULL);
+    }
+}
+
+bool bs_server_udp_response(bs_server_t *bs, cudp_peer_t *p, const coap_pdu_t *recv)
+{
+    return on_answer(bs, (bs_from_t){NULL, p}, recv);
+}
+
+void bs_server_udp_nack(bs_server_t *bs, cudp_peer_t *p, coap_mid_t mid, const char *why)
+{
+    on_failure(bs, (bs_from_t){NULL, p}, mid, why);
+}
+
 void bs_server_on_session_closed(bs_server_t *bs, coap_session_t *cs)
 {
-    bs_conn_t *c = conn_of(cs);
+    bs_conn_t *c = conn_of((bs_from_t){cs, NULL});
     if (!c || c->srv != bs || c->finished)
         return;
     c->awaiting = false;
@@ -1119,6 +1216,11 @@ static void conn_free(bs_conn_t *c)
         if (coap_session_get_app_data(c->cs) == c)
             coap_session_set_app_data(c->cs, NULL);
         coap_session_release(c->cs);
+    }
+    if (c->up) {
+        if (cudp_peer_app_data(c->up) == c)
+            cudp_peer_set_app_data(c->up, NULL);
+        cudp_peer_unref(c->up);
     }
     if (c->sess)
         release_tasks(c->srv, c->sess);
