@@ -138,28 +138,51 @@ static void tx_commit(bs_server_t *bs)
 }
 
 /* Live events wait in bs->evq until flush_results has committed the pass
- * (a reader reacting to an event finds its state stored). Takes data. */
-static void publish(bs_server_t *bs, bs_session_t *s, const char *type, json_t *data)
+ * (a reader reacting to an event finds its state stored). The data is built
+ * as text (events_data_t): no jansson objects per event. Takes d. */
+static void publish_data(bs_server_t *bs, bs_session_t *s, const char *type, events_data_t *d)
 {
     bs_conn_t *c = s ? bs_session_user(s) : NULL;
     if (!bs->cfg.events || !s) {
-        json_decref(data);
+        events_data_clear(d);
         return;
     }
-    events_batch_add(&bs->evq, type, bs_session_device_id(s), bs_session_endpoint(s), c ? c->dev.domain : bs->domain,
-                     data);
+    events_batch_add_data(&bs->evq, type, bs_session_device_id(s), bs_session_endpoint(s),
+                          c ? c->dev.domain : bs->domain, d);
 }
 
 static void publish_step(bs_server_t *bs, bs_conn_t *c, const char *step, const char *path, int code,
                          const char *detail)
 {
+    if (!bs->cfg.events)
+        return;
     char cs[8] = "-";
-    if (code > 0)
-        snprintf(cs, sizeof cs, "%d.%02d", (code >> 5) & 7, code & 31);
-    json_t *d = json_pack("{s:s, s:s, s:s}", "step", step ? step : "?", "path", path ? path : "", "code", cs);
-    if (d && detail)
-        json_object_set_new(d, "detail", json_string(detail));
-    publish(bs, c->sess, "bootstrap-step", d);
+    if (code > 0) {
+        int cls = (code >> 5) & 7, det = code & 31;
+        cs[0] = (char)('0' + cls), cs[1] = '.', cs[2] = (char)('0' + det / 10), cs[3] = (char)('0' + det % 10), cs[4] = 0;
+    }
+    events_data_t d = {0};
+    events_data_str(&d, "step", step ? step : "?");
+    events_data_str(&d, "path", path ? path : "");
+    events_data_str(&d, "code", cs);
+    if (detail)
+        events_data_str(&d, "detail", detail);
+    publish_data(bs, c->sess, "bootstrap-step", &d);
+}
+
+/* task-status {taskId, taskName, reportId, status, summary} */
+static void publish_task_status(bs_server_t *bs, bs_session_t *s, const bs_task_t *t, int64_t report_id,
+                                const char *status, const char *summary)
+{
+    if (!bs->cfg.events)
+        return;
+    events_data_t d = {0};
+    events_data_int(&d, "taskId", t->task_id);
+    events_data_str(&d, "taskName", t->name);
+    events_data_int(&d, "reportId", report_id);
+    events_data_str(&d, "status", status);
+    events_data_str(&d, "summary", summary);
+    publish_data(bs, s, "task-status", &d);
 }
 
 /* libcoap's release callback for large bodies we malloc'd */
@@ -437,9 +460,7 @@ static void io_task_start(void *ctx, bs_session_t *s, bs_task_t *t)
     tx_begin(bs);
     if (db_report_start(bs->cfg.db, t->task_id, bs_session_device_id(s), "bootstrap", db_now_ms(), &o->report_id) != 0)
         o->report_id = 0;
-    publish(bs, s, "task-status",
-            json_pack("{s:I, s:s, s:I, s:s, s:s}", "taskId", (json_int_t)t->task_id, "taskName", t->name, "reportId",
-                      (json_int_t)o->report_id, "status", "IN_PROGRESS", "summary", ""));
+    publish_task_status(bs, s, t, o->report_id, "IN_PROGRESS", "");
 }
 
 static void io_task_log(void *ctx, bs_session_t *s, bs_task_t *t, const char *level, const char *step, const char *sent,
@@ -466,10 +487,7 @@ static void io_task_done(void *ctx, bs_session_t *s, bs_task_t *t)
                 : t->status == TR_ERROR   ? MC_TASK_ERROR
                                           : MC_TASK_IN_PROGRESS);
     if (t->task_id)
-        publish(bs, s, "task-status",
-                json_pack("{s:I, s:s, s:I, s:s, s:s}", "taskId", (json_int_t)t->task_id, "taskName", t->name,
-                          "reportId", (json_int_t)(o ? o->report_id : 0), "status", tr_status_name(t->status),
-                          "summary", t->summary));
+        publish_task_status(bs, s, t, o ? o->report_id : 0, tr_status_name(t->status), t->summary);
     if (!o || !o->report_id)
         return;
     tx_begin(bs);
@@ -631,10 +649,12 @@ static void http_done(void *ud, int status, const uint8_t *body, size_t len, con
     c->http_id = 0;
     char hs[16];
     snprintf(hs, sizeof hs, "%d", status);
-    json_t *d = json_pack("{s:s, s:s}", "step", "http", "code", error ? "-" : hs);
-    if (d && error)
-        json_object_set_new(d, "detail", json_string(error));
-    publish(c->srv, c->sess, "bootstrap-step", d);
+    events_data_t d = {0};
+    events_data_str(&d, "step", "http");
+    events_data_str(&d, "code", error ? "-" : hs);
+    if (error)
+        events_data_str(&d, "detail", error);
+    publish_data(c->srv, c->sess, "bootstrap-step", &d);
     bs_session_on_http(c->sess, status, body, len, error, now_ms());
 }
 
@@ -696,10 +716,11 @@ static void io_done(void *ctx, bs_session_t *s)
         }
     }
     record_result(bs, bs_session_device_id(s), ok, steps);
-    json_t *ev = json_pack("{s:s}", "status", ok ? "finished" : "failed");
-    if (ev && !ok)
-        json_object_set_new(ev, "reason", json_string(bs_session_reason(s)));
-    publish(bs, s, "bootstrap", ev);
+    events_data_t ev = {0};
+    events_data_str(&ev, "status", ok ? "finished" : "failed");
+    if (!ok)
+        events_data_str(&ev, "reason", bs_session_reason(s));
+    publish_data(bs, s, "bootstrap", &ev);
     if (c) {
         c->finished = true;
         c->awaiting = false;
@@ -954,7 +975,9 @@ static void on_bs(bs_server_t *bs, bs_from_t f, const coap_pdu_t *req, const coa
     snprintf(uri, sizeof uri, "/bs?%.*s", query ? (int)query->length : 0, query ? (const char *)query->s : "");
     bs_session_note_request(s, uri, COAP_RESPONSE_CODE(204));
     metrics_inc(MC_BS_STARTED);
-    publish(bs, s, "bootstrap", json_pack("{s:s}", "status", "started"));
+    events_data_t ev = {0};
+    events_data_str(&ev, "status", "started");
+    publish_data(bs, s, "bootstrap", &ev);
     LOGI("bootstrap", "ep=%s event=request pct=%d secure=%d", c->dev.endpoint, pct, f.cs && cu_is_secure(f.cs));
     metrics_coap(true, LWM2M_CODE(2, 4));
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(204));

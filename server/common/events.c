@@ -5,8 +5,9 @@
  * except for its text, made once under the lock; an overwritten slot is
  * freed by the publisher that evicted it, after the lock is released.
  *
- * An event is kept as its fields and its `data` object and rendered to JSON
- * by the first reader that copies it (under the lock; later readers copy the
+ * An event is kept as its fields and its `data` (a jansson object, or JSON
+ * text from events_data_t on hot paths) and rendered to JSON by the first
+ * reader that copies it (under the lock; later readers copy the
  * cached text). Most events are never read — no stream is open, or the
  * stream filters them out — so publishing costs no json_dumps. `data` is
  * owned by the event (jansson's reference counts are atomic, and nothing
@@ -34,6 +35,7 @@ typedef struct events_entry {
     char *domain;                 /* malloc'd */
     char *endpoint;               /* malloc'd or NULL */
     json_t *data;                 /* owned; NULL once rendered */
+    char *data_text;              /* or this: owned "{...}" (events_data_t) */
     char *text;                   /* malloc'd "{...}" without seq, made by the first reader */
     size_t text_len;
 } entry_t;
@@ -61,6 +63,7 @@ static void entry_clear(entry_t *e)
     free(e->domain);
     free(e->endpoint);
     json_decref(e->data);
+    free(e->data_text);
     free(e->text);
     memset(e, 0, sizeof *e);
 }
@@ -158,7 +161,8 @@ static bool entry_render(entry_t *e)
     json_object_set_new(o, "deviceId", e->device_id > 0 ? json_integer(e->device_id) : json_null());
     json_object_set_new(o, "endpoint", e->endpoint ? json_string(e->endpoint) : json_null());
     json_object_set_new(o, "domain", json_string(e->domain));
-    json_object_set_new(o, "data", e->data ? json_incref(e->data) : json_object());
+    if (!e->data_text)
+        json_object_set_new(o, "data", e->data ? json_incref(e->data) : json_object());
     char *text = json_dumps(o, JSON_COMPACT);
     if (!text && e->data) { /* data jansson cannot write: the event still reads, with {} */
         json_object_set_new(o, "data", json_object());
@@ -169,8 +173,26 @@ static bool entry_render(entry_t *e)
         free(text);
         return false;
     }
+    size_t len = strlen(text);
+    if (e->data_text) { /* `{...}` + `,"data":` + the data's text + `}` */
+        size_t dl = strlen(e->data_text);
+        char *t = malloc(len + 8 + dl + 1);
+        if (!t) {
+            free(text);
+            return false;
+        }
+        memcpy(t, text, len - 1);
+        memcpy(t + len - 1, ",\"data\":", 8);
+        memcpy(t + len + 7, e->data_text, dl);
+        memcpy(t + len + 7 + dl, "}", 2);
+        free(text);
+        text = t;
+        len = len + 7 + dl + 1;
+        free(e->data_text);
+        e->data_text = NULL;
+    }
     e->text = text;
-    e->text_len = strlen(text);
+    e->text_len = len;
     json_decref(e->data);
     e->data = NULL;
     return true;
@@ -415,6 +437,123 @@ void events_batch_add(events_batch_t *b, const char *type, int64_t device_id, co
     }
     if (entry_make(&b->es[b->n], wall_ms(), type, device_id, endpoint, domain, data))
         b->n++;
+}
+
+/* ------------------------------------------------------------ data as text */
+static void data_put(events_data_t *d, const char *s, size_t n)
+{
+    if (d->oom)
+        return;
+    if (d->n + n + 2 > d->cap) { /* room for the closing brace and the NUL */
+        size_t cap = d->cap ? d->cap : 128;
+        while (d->n + n + 2 > cap)
+            cap *= 2;
+        char *ns = realloc(d->s, cap);
+        if (!ns) {
+            d->oom = true;
+            return;
+        }
+        d->s = ns;
+        d->cap = cap;
+    }
+    memcpy(d->s + d->n, s, n);
+    d->n += n;
+}
+
+static void data_key(events_data_t *d, const char *key)
+{
+    data_put(d, d->n ? ",\"" : "{\"", 2);
+    data_put(d, key, strlen(key)); /* our own key names: nothing to escape */
+    data_put(d, "\":", 2);
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0 || (n == 2 && c < 0xc2) || (n == 4 && c > 0xf4))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((n == 3 && c == 0xe0 && s[1] < 0xa0) || (n == 3 && c == 0xed && s[1] >= 0xa0) || /* overlong, surrogates */
+        (n == 4 && c == 0xf0 && s[1] < 0x90) || (n == 4 && c == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+void events_data_str(events_data_t *d, const char *key, const char *value)
+{
+    data_key(d, key);
+    if (!value) {
+        data_put(d, "null", 4);
+        return;
+    }
+    data_put(d, "\"", 1);
+    const unsigned char *p = (const unsigned char *)value;
+    while (*p) {
+        const unsigned char *run = p; /* the longest stretch needing no escape */
+        while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+            p++;
+        data_put(d, (const char *)run, (size_t)(p - run));
+        if (!*p)
+            break;
+        char esc[8];
+        size_t n;
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\', esc[1] = (char)*p, n = 2, p++;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            n = (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p), p++;
+        } else if ((n = utf8_len(p)) > 0) {
+            data_put(d, (const char *)p, n);
+            p += n;
+            continue;
+        } else {
+            memcpy(esc, "\\ufffd", 6), n = 6, p++; /* not UTF-8: the replacement character */
+        }
+        data_put(d, esc, n);
+    }
+    data_put(d, "\"", 1);
+}
+
+void events_data_int(events_data_t *d, const char *key, long long value)
+{
+    char b[24];
+    int n = snprintf(b, sizeof b, "%lld", value);
+    data_key(d, key);
+    data_put(d, b, (size_t)n);
+}
+
+void events_data_clear(events_data_t *d)
+{
+    free(d->s);
+    memset(d, 0, sizeof *d);
+}
+
+void events_batch_add_data(events_batch_t *b, const char *type, int64_t device_id, const char *endpoint,
+                           const char *domain, events_data_t *d)
+{
+    char *text = NULL;
+    if (!d->oom) {
+        if (!d->n)
+            data_put(d, "{", 1);
+        data_put(d, "}", 1);
+        if (!d->oom) {
+            d->s[d->n] = 0;
+            text = d->s;
+            d->s = NULL;
+        }
+    }
+    events_data_clear(d);
+    if (!text)
+        return; /* out of memory: the event is lost, as with events_batch_add */
+    size_t before = b ? b->n : 0;
+    events_batch_add(b, type, device_id, endpoint, domain, NULL);
+    if (b && b->n > before)
+        b->es[b->n - 1].data_text = text;
+    else
+        free(text);
 }
 
 void events_batch_publish(events_t *ev, events_batch_t *b)

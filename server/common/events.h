@@ -112,6 +112,21 @@ typedef struct {
 /* Same arguments as events_publish (takes `data`). */
 void events_batch_add(events_batch_t *b, const char *type, int64_t device_id, const char *endpoint,
                       const char *domain, json_t *data);
+/* An event's data built directly as JSON text, for publishers on hot paths
+ * (no jansson object to build and free per event). Zero-initialised =
+ * empty; keys are the caller's own names (not escaped); string values are
+ * escaped, with invalid UTF-8 as U+FFFD and NULL as null. */
+typedef struct {
+    char *s;
+    size_t n, cap;
+    bool oom;
+} events_data_t;
+void events_data_str(events_data_t *d, const char *key, const char *value);
+void events_data_int(events_data_t *d, const char *key, long long value);
+void events_data_clear(events_data_t *d);
+/* events_batch_add with that data ({} when empty); takes it (d is empty after). */
+void events_batch_add_data(events_batch_t *b, const char *type, int64_t device_id, const char *endpoint,
+                           const char *domain, events_data_t *d);
 /* Publishes the held events in order (ev NULL: drops them); b is empty after. */
 void events_batch_publish(events_t *ev, events_batch_t *b);
 /* Drops the held events and frees b's storage. */
