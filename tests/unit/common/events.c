@@ -1,11 +1,15 @@
 /* tests for server/common/events.c: seq numbering and event text, ring
  * overflow, filters, paging, waiting (timeout, wake-up, a publisher in
- * another thread), concurrent publishers with a reader following, and the
- * publish-after-commit batch. */
+ * another thread), concurrent publishers with a reader following, the
+ * publish-after-commit batch, and event data built as JSON text
+ * (events_data_t: string escaping and invalid UTF-8, integers, key order, the
+ * splice into the event's text, buffer growth, dropped and cleared data). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -435,6 +439,555 @@ static void test_batch(void **state)
     events_free(&ev);
 }
 
+/* ------------------------------------------------- data as JSON text */
+#define FFFD "\xef\xbf\xbd" /* U+FFFD, the replacement character, in UTF-8 */
+
+/* s with bytes outside printable ASCII as \xNN, for failure messages (one
+ * static buffer: one call per message). */
+static const char *shown(const char *s)
+{
+    static char out[1024];
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; p && *p && o + 5 < sizeof out; p++)
+        o += (size_t)snprintf(out + o, sizeof out - o, *p >= 0x20 && *p < 0x7f ? "%c" : "\\x%02x", *p);
+    out[o] = 0;
+    return s ? out : "(null)";
+}
+
+/* The parsed text of an item: fails with the text when it is not JSON. */
+static json_t *item_json(const events_item_t *it)
+{
+    json_error_t je;
+    json_t *o = json_loads(it->json, 0, &je);
+    if (!o)
+        fail_msg("seq %llu is not JSON (%s, at %d): %s", (unsigned long long)it->seq, je.text, je.position,
+                 shown(it->json));
+    assert_true(json_is_object(o));
+    return o;
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), t = strlen(tail);
+    return n >= t && memcmp(s + n - t, tail, t) == 0;
+}
+
+/* Publishes d (taken: empty after) as the one event of a new bus and returns
+ * its parsed text; *text (may be NULL) gets a copy of the text (free it). */
+static json_t *publish_data(events_data_t *d, char **text)
+{
+    events_t *ev = events_new(4);
+    assert_non_null(ev);
+    events_batch_t b = {0};
+    events_batch_add_data(&b, "update", 5, "ep", "/", d);
+    assert_null(d->s);
+    assert_int_equal(d->n, 0);
+    assert_int_equal(d->cap, 0);
+    assert_int_equal(b.n, 1);
+    events_batch_publish(ev, &b);
+    events_batch_clear(&b);
+    events_item_t it[64];
+    uint64_t next;
+    bool missed;
+    int n = read_all(ev, 0, NULL, it, &next, &missed);
+    assert_int_equal(n, 1);
+    assert_int_equal(strlen(it[0].json), it[0].json_len);
+    json_t *o = item_json(&it[0]);
+    if (text) {
+        *text = strdup(it[0].json);
+        assert_non_null(*text);
+    }
+    events_items_clear(it, (size_t)n);
+    events_free(&ev);
+    return o;
+}
+
+/* events_data_str: `in` is published as data.v; `out` is what a JSON parser
+ * reads back (NULL: null); `enc`, when given, is the value's text as written
+ * (the text then ends with "data":{"v":<enc>}}). Invalid UTF-8 is replaced
+ * byte by byte: each byte that does not start a valid sequence becomes one
+ * U+FFFD and the scan goes on at the next byte, so a bad multi-byte sequence
+ * gives one U+FFFD per byte. */
+#define CTL                                                                                                            \
+    "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c" \
+    "\x1d\x1e\x1f\x7f"
+static const struct {
+    const char *name, *in, *out, *enc;
+} str_rows[] = {
+    {"plain ASCII", "hello, world /:{}[]'~`", "hello, world /:{}[]'~`", "\"hello, world /:{}[]'~`\""},
+    {"empty", "", "", "\"\""},
+    {"quote and backslash", "say \"hi\" C:\\dir\\", "say \"hi\" C:\\dir\\", "\"say \\\"hi\\\" C:\\\\dir\\\\\""},
+    {"only a quote", "\"", "\"", "\"\\\"\""},
+    {"only a backslash", "\\", "\\", "\"\\\\\""},
+    {"controls 0x01..0x1f and 0x7f", CTL, CTL, NULL},
+    {"controls among text", "a\tb\nc\rd\x1b[0m\x7f" "e", "a\tb\nc\rd\x1b[0m\x7f" "e", NULL},
+    {"UTF-8 2, 3, 4 bytes kept", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+     "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\""},
+    {"UTF-8 in text", "caf\xc3\xa9 5\xe2\x82\xac \"\xf0\x9f\x98\x80\"", "caf\xc3\xa9 5\xe2\x82\xac \"\xf0\x9f\x98\x80\"",
+     "\"caf\xc3\xa9 5\xe2\x82\xac \\\"\xf0\x9f\x98\x80\\\"\""},
+    /* U+0080 U+07FF U+0800 U+D7FF U+E000 U+FFFF U+10000 U+10FFFF */
+    {"UTF-8 range ends kept", "\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf",
+     "\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf",
+     "\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\""},
+    {"lone continuation 0x80", "a\x80" "b", "a" FFFD "b", "\"a\\ufffdb\""},
+    {"continuations 0x80 0xbf", "\x80\xbf", FFFD FFFD, NULL},
+    {"truncated 2-byte at the end", "a\xc3", "a" FFFD, NULL},
+    {"truncated 2-byte before ASCII", "\xc3(", FFFD "(", NULL},
+    {"truncated 3-byte at the end", "\xe2\x82", FFFD FFFD, NULL},
+    {"truncated 4-byte at the end", "\xf0\x9f\x98", FFFD FFFD FFFD, NULL},
+    {"truncated 4-byte before a quote", "\xf0\x9f\x98\"", FFFD FFFD FFFD "\"", NULL},
+    {"overlong c0 af", "\xc0\xaf", FFFD FFFD, NULL},
+    {"overlong c1 bf", "\xc1\xbf", FFFD FFFD, NULL},
+    {"overlong 3-byte e0 80 af", "\xe0\x80\xaf", FFFD FFFD FFFD, NULL},
+    {"overlong 4-byte f0 80 80 af", "\xf0\x80\x80\xaf", FFFD FFFD FFFD FFFD, NULL},
+    {"surrogate ed a0 80", "\xed\xa0\x80", FFFD FFFD FFFD, NULL},
+    {"surrogate pair, each encoded", "\xed\xa0\xbd\xed\xb8\x80", FFFD FFFD FFFD FFFD FFFD FFFD, NULL},
+    {"above U+10FFFF f4 90 80 80", "\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD, NULL},
+    {"lead f5", "\xf5\x80\x80\x80", FFFD FFFD FFFD FFFD, NULL},
+    {"0xff", "\xff", FFFD, "\"\\ufffd\""},
+    {"0xfe and 0xff among text", "x\xfey\xffz", "x" FFFD "y" FFFD "z", NULL},
+    {"valid after invalid", "\x80\xc3\xa9\xc3", FFFD "\xc3\xa9" FFFD, NULL},
+    {"invalid then control then quote", "\xc3\x01\"", FFFD "\x01\"", NULL},
+    {"NULL", NULL, NULL, "null"},
+};
+
+static void test_data_str_table(void **state)
+{
+    (void)state;
+    const size_t nrows = sizeof str_rows / sizeof *str_rows;
+    assert_true(nrows <= 64);
+    events_t *ev = events_new(64);
+    events_batch_t b = {0};
+    for (size_t i = 0; i < nrows; i++) {
+        events_data_t d = {0};
+        events_data_str(&d, "v", str_rows[i].in);
+        assert_false(d.oom);
+        events_batch_add_data(&b, "update", (int64_t)i + 1, "ep", "/", &d);
+        assert_null(d.s);
+    }
+    assert_int_equal(b.n, nrows);
+    events_batch_publish(ev, &b);
+    events_batch_clear(&b);
+    events_item_t it[64];
+    uint64_t next;
+    bool missed;
+    int n = read_all(ev, 0, NULL, it, &next, &missed);
+    assert_int_equal(n, (int)nrows);
+    for (size_t i = 0; i < nrows; i++) {
+        const char *name = str_rows[i].name, *out = str_rows[i].out, *enc = str_rows[i].enc;
+        json_t *o = item_json(&it[i]);
+        assert_int_equal(json_integer_value(json_object_get(o, "deviceId")), (json_int_t)i + 1);
+        json_t *data = json_object_get(o, "data");
+        assert_true(json_is_object(data));
+        assert_int_equal(json_object_size(data), 1);
+        json_t *v = json_object_get(data, "v");
+        if (!out) {
+            if (!json_is_null(v))
+                fail_msg("%s: not null in %s", name, shown(it[i].json));
+        } else if (!json_is_string(v) || json_string_length(v) != strlen(out) ||
+                   strcmp(json_string_value(v), out) != 0) {
+            char want[1024];
+            snprintf(want, sizeof want, "%s", shown(out));
+            fail_msg("%s: read back %s, want %s (text %s)", name, json_is_string(v) ? shown(json_string_value(v)) : "?",
+                     want, it[i].json);
+        }
+        if (enc) {
+            char tail[256];
+            snprintf(tail, sizeof tail, "\"data\":{\"v\":%s}}", enc);
+            if (!ends_with(it[i].json, tail))
+                fail_msg("%s: text %s does not end with %s", name, shown(it[i].json), tail);
+        }
+        json_decref(o);
+    }
+    events_items_clear(it, (size_t)n);
+    events_free(&ev);
+}
+
+static void test_data_int(void **state)
+{
+    (void)state;
+    const long long vals[] = {0, -1, 42, -1234567890123LL, LLONG_MAX, LLONG_MIN};
+    const char *texts[] = {"0", "-1", "42", "-1234567890123", "9223372036854775807", "-9223372036854775808"};
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        events_data_t d = {0};
+        events_data_int(&d, "n", vals[i]);
+        char *text;
+        json_t *o = publish_data(&d, &text);
+        json_t *v = json_object_get(json_object_get(o, "data"), "n");
+        assert_true(json_is_integer(v));
+        assert_true(json_integer_value(v) == vals[i]);
+        char tail[64];
+        snprintf(tail, sizeof tail, "\"data\":{\"n\":%s}}", texts[i]);
+        if (!ends_with(text, tail))
+            fail_msg("%lld: text %s does not end with %s", vals[i], text, tail);
+        free(text);
+        json_decref(o);
+    }
+}
+
+static void test_data_keys(void **state)
+{
+    (void)state;
+    /* several keys, strings, integers and null mixed: that object, in that order */
+    events_data_t d = {0};
+    events_data_str(&d, "status", "started");
+    events_data_int(&d, "step", 3);
+    events_data_str(&d, "error", NULL);
+    events_data_str(&d, "ep", "");
+    events_data_int(&d, "code", -4);
+    events_data_str(&d, "a", "z");
+    char *text;
+    json_t *o = publish_data(&d, &text);
+    const char *tail = "\"data\":{\"status\":\"started\",\"step\":3,\"error\":null,\"ep\":\"\",\"code\":-4,\"a\":\"z\"}}";
+    if (!ends_with(text, tail))
+        fail_msg("text %s does not end with %s", text, tail);
+    json_t *data = json_object_get(o, "data");
+    assert_int_equal(json_object_size(data), 6);
+    assert_string_equal(json_string_value(json_object_get(data, "status")), "started");
+    assert_int_equal(json_integer_value(json_object_get(data, "step")), 3);
+    assert_true(json_is_null(json_object_get(data, "error")));
+    assert_string_equal(json_string_value(json_object_get(data, "ep")), "");
+    assert_int_equal(json_integer_value(json_object_get(data, "code")), -4);
+    assert_string_equal(json_string_value(json_object_get(data, "a")), "z");
+    /* the parser sees them in the same order */
+    const char *order[] = {"status", "step", "error", "ep", "code", "a"};
+    size_t k = 0;
+    for (void *iter = json_object_iter(data); iter; iter = json_object_iter_next(data, iter), k++) {
+        assert_true(k < 6);
+        assert_string_equal(json_object_iter_key(iter), order[k]);
+    }
+    assert_int_equal(k, 6);
+    free(text);
+    json_decref(o);
+
+    /* empty: data {} */
+    d = (events_data_t){0};
+    o = publish_data(&d, &text);
+    if (!ends_with(text, ",\"data\":{}}"))
+        fail_msg("empty data: %s", text);
+    assert_true(json_is_object(json_object_get(o, "data")));
+    assert_int_equal(json_object_size(json_object_get(o, "data")), 0);
+    free(text);
+    json_decref(o);
+
+    /* one key */
+    events_data_int(&d, "only", 1);
+    o = publish_data(&d, &text);
+    assert_true(ends_with(text, ",\"data\":{\"only\":1}}"));
+    assert_int_equal(json_object_size(json_object_get(o, "data")), 1);
+    free(text);
+    json_decref(o);
+}
+
+/* it's text with its seq and its time blanked (the seq differs, and the two
+ * events were stamped each when added, maybe a millisecond apart). */
+static char *blank_seq_time(const events_item_t *it)
+{
+    const char *rest = strchr(it->json, ',');
+    assert_non_null(rest);
+    char *s = strdup(rest);
+    assert_non_null(s);
+    char *t = strstr(s, "\"time\":\"");
+    assert_non_null(t);
+    t += 8;
+    assert_true(strlen(t) > 24);
+    assert_int_equal(t[24], '"');
+    memset(t, '#', 24);
+    return s;
+}
+
+static void test_data_splice(void **state)
+{
+    (void)state;
+    events_t *ev = events_new(16);
+    events_batch_t b = {0};
+    /* pairs of events with the same fields, the data once as a jansson
+     * object, once as text */
+    events_batch_add(&b, "bootstrap", 7, "sim-\"1\"", "/acme/", json_pack("{s:s, s:i, s:n}", "status", "started", "n", 5, "x"));
+    events_data_t d = {0};
+    events_data_str(&d, "status", "started");
+    events_data_int(&d, "n", 5);
+    events_data_str(&d, "x", NULL);
+    events_batch_add_data(&b, "bootstrap", 7, "sim-\"1\"", "/acme/", &d);
+    events_batch_add(&b, "bootstrap-step", 0, NULL, NULL, NULL);
+    events_batch_add_data(&b, "bootstrap-step", 0, NULL, NULL, &d);
+    events_batch_add(&b, "expiry", -3, "e", "", json_pack("{s:s}", "k", "v"));
+    events_data_str(&d, "k", "v");
+    events_batch_add_data(&b, "expiry", -3, "e", "", &d);
+    events_batch_publish(ev, &b);
+    events_batch_clear(&b);
+
+    for (int pass = 0; pass < 2; pass++) { /* the first read renders, the second reads the cached text */
+        events_item_t it[64];
+        uint64_t next;
+        bool missed;
+        int n = read_all(ev, 0, NULL, it, &next, &missed);
+        assert_int_equal(n, 6);
+        for (int i = 0; i < n; i += 2) {
+            json_t *a = item_json(&it[i]), *t = item_json(&it[i + 1]);
+            assert_int_equal(it[i + 1].seq, (uint64_t)i + 2);
+            assert_int_equal(json_integer_value(json_object_get(t, "seq")), i + 2);
+            assert_int_equal(json_integer_value(json_object_get(a, "seq")), i + 1);
+            assert_string_equal(it[i + 1].type, it[i].type);
+            /* exactly the keys of an event, each as in the jansson-built twin */
+            assert_int_equal(json_object_size(t), 7);
+            const char *keys[] = {"type", "time", "deviceId", "endpoint", "domain", "data"};
+            for (size_t k = 0; k < 6; k++) {
+                json_t *va = json_object_get(a, keys[k]), *vt = json_object_get(t, keys[k]);
+                assert_non_null(vt);
+                if (strcmp(keys[k], "time") != 0 && !json_equal(va, vt))
+                    fail_msg("%s differs: %s vs %s", keys[k], it[i].json, it[i + 1].json);
+            }
+            const char *ta = json_string_value(json_object_get(a, "time"));
+            const char *tt = json_string_value(json_object_get(t, "time"));
+            assert_non_null(tt);
+            assert_int_equal(strlen(tt), 24);
+            assert_int_equal(tt[10], 'T');
+            assert_int_equal(tt[23], 'Z');
+            assert_non_null(ta);
+            assert_int_equal(strlen(ta), 24);
+            /* and the whole text is the twin's, but for seq and time */
+            char head[64];
+            snprintf(head, sizeof head, "{\"seq\":%d,\"type\":\"%s\",\"time\":\"", i + 2, it[i].type);
+            assert_true(strncmp(it[i + 1].json, head, strlen(head)) == 0);
+            char *sa = blank_seq_time(&it[i]), *st = blank_seq_time(&it[i + 1]);
+            assert_string_equal(st, sa);
+            free(sa);
+            free(st);
+            json_decref(a);
+            json_decref(t);
+        }
+        /* the fields themselves */
+        json_t *o = item_json(&it[1]);
+        assert_string_equal(json_string_value(json_object_get(o, "type")), "bootstrap");
+        assert_int_equal(json_integer_value(json_object_get(o, "deviceId")), 7);
+        assert_string_equal(json_string_value(json_object_get(o, "endpoint")), "sim-\"1\"");
+        assert_string_equal(json_string_value(json_object_get(o, "domain")), "/acme/");
+        json_decref(o);
+        o = item_json(&it[3]);
+        assert_true(json_is_null(json_object_get(o, "deviceId")));
+        assert_true(json_is_null(json_object_get(o, "endpoint")));
+        assert_string_equal(json_string_value(json_object_get(o, "domain")), "/");
+        assert_int_equal(json_object_size(json_object_get(o, "data")), 0);
+        json_decref(o);
+        o = item_json(&it[5]);
+        assert_true(json_is_null(json_object_get(o, "deviceId")));
+        assert_string_equal(json_string_value(json_object_get(o, "domain")), "/");
+        json_decref(o);
+        events_items_clear(it, (size_t)n);
+    }
+    /* filters see add_data events like the others */
+    int64_t d7[] = {7};
+    events_filter_t f = {.devices = d7, .ndevices = 1, .domain = "/acme/"};
+    events_item_t it[64];
+    uint64_t next;
+    bool missed;
+    int n = read_all(ev, 0, &f, it, &next, &missed);
+    assert_int_equal(n, 2);
+    assert_int_equal(it[1].seq, 2);
+    events_items_clear(it, (size_t)n);
+    events_free(&ev);
+}
+
+static void test_data_long(void **state)
+{
+    (void)state;
+    /* 10,000 characters of plain ASCII */
+    enum { LONG_LEN = 10000 };
+    char *v = malloc(LONG_LEN + 1);
+    assert_non_null(v);
+    for (int i = 0; i < LONG_LEN; i++)
+        v[i] = (char)('a' + i % 26);
+    v[LONG_LEN] = 0;
+    events_data_t d = {0};
+    events_data_str(&d, "before", "x");
+    events_data_str(&d, "v", v);
+    events_data_int(&d, "after", 1);
+    assert_false(d.oom);
+    assert_true(d.n + 2 <= d.cap);
+    json_t *o = publish_data(&d, NULL);
+    json_t *data = json_object_get(o, "data");
+    assert_int_equal(json_object_size(data), 3);
+    assert_int_equal(json_string_length(json_object_get(data, "v")), LONG_LEN);
+    assert_string_equal(json_string_value(json_object_get(data, "v")), v);
+    assert_string_equal(json_string_value(json_object_get(data, "before")), "x");
+    assert_int_equal(json_integer_value(json_object_get(data, "after")), 1);
+    json_decref(o);
+
+    /* 10,000 characters needing escapes, multi-byte and invalid: the text
+     * grows by more than the input */
+    size_t wl = 0;
+    char *want = malloc(LONG_LEN * 4 + 1);
+    assert_non_null(want);
+    size_t vl = 0;
+    char *mixed = malloc(LONG_LEN * 4 + 1);
+    assert_non_null(mixed);
+    for (int i = 0; i < LONG_LEN; i++) {
+        static const char *const in[] = {"q", "\"", "\\", "\x01", "\x7f", "\xc3\xa9", "\xf0\x9f\x98\x80", "\x80"};
+        static const char *const out[] = {"q", "\"", "\\", "\x01", "\x7f", "\xc3\xa9", "\xf0\x9f\x98\x80", FFFD};
+        size_t k = (size_t)i % 8, il = strlen(in[k]), ol = strlen(out[k]);
+        memcpy(mixed + vl, in[k], il);
+        vl += il;
+        memcpy(want + wl, out[k], ol);
+        wl += ol;
+    }
+    mixed[vl] = 0;
+    want[wl] = 0;
+    events_data_str(&d, "v", mixed);
+    assert_false(d.oom);
+    o = publish_data(&d, NULL);
+    data = json_object_get(o, "data");
+    assert_int_equal(json_string_length(json_object_get(data, "v")), wl);
+    assert_true(strcmp(json_string_value(json_object_get(data, "v")), want) == 0);
+    json_decref(o);
+
+    /* every length across the first growths (the buffer starts at 128 and
+     * doubles): the closing brace and the NUL always fit */
+    for (size_t len = 0; len <= 600; len++) {
+        memset(v, 'y', len);
+        v[len] = 0;
+        events_data_str(&d, "v", v);
+        o = publish_data(&d, NULL);
+        json_t *s = json_object_get(json_object_get(o, "data"), "v");
+        assert_int_equal(json_string_length(s), len);
+        assert_string_equal(json_string_value(s), v);
+        json_decref(o);
+    }
+    /* many keys: many small appends */
+    for (int i = 0; i < 2000; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        events_data_int(&d, key, i);
+        assert_true(d.n + 2 <= d.cap);
+    }
+    o = publish_data(&d, NULL);
+    data = json_object_get(o, "data");
+    assert_int_equal(json_object_size(data), 2000);
+    assert_int_equal(json_integer_value(json_object_get(data, "k0")), 0);
+    assert_int_equal(json_integer_value(json_object_get(data, "k1999")), 1999);
+    json_decref(o);
+    free(v);
+    free(want);
+    free(mixed);
+}
+
+static void test_data_dropped(void **state)
+{
+    (void)state;
+    events_t *ev = events_new(16);
+    events_batch_t b = {0};
+    /* bad types: the event is dropped, its data freed (ASan: no leak) and d
+     * left empty */
+    char long_type[41];
+    memset(long_type, 't', 40);
+    long_type[40] = 0;
+    char type32[EVENTS_TYPE_MAX + 1];
+    memset(type32, 'u', EVENTS_TYPE_MAX);
+    type32[EVENTS_TYPE_MAX] = 0; /* 32 characters: one too many */
+    const char *bad[] = {"", NULL, long_type, type32};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        events_data_t d = {0};
+        events_data_str(&d, "status", "started");
+        events_data_int(&d, "n", 1);
+        events_batch_add_data(&b, bad[i], 1, "ep", "/", &d);
+        assert_int_equal(b.n, 0);
+        assert_null(d.s);
+        assert_int_equal(d.n, 0);
+        assert_int_equal(d.cap, 0);
+        assert_false(d.oom);
+        events_batch_add_data(&b, bad[i], 1, "ep", "/", &d); /* empty data too */
+        assert_int_equal(b.n, 0);
+    }
+    /* the longest type allowed (31 characters) passes */
+    type32[EVENTS_TYPE_MAX - 1] = 0;
+    events_data_t d = {0};
+    events_data_str(&d, "k", "v");
+    events_batch_add_data(&b, type32, 1, "ep", "/", &d);
+    assert_int_equal(b.n, 1);
+    /* no batch: dropped and freed */
+    events_data_str(&d, "k", "v");
+    events_batch_add_data(NULL, "update", 1, NULL, NULL, &d);
+    assert_null(d.s);
+    /* out of memory while building (the flag a failed append sets): the
+     * event is lost, as with events_batch_add, and d is freed */
+    events_data_str(&d, "k", "v");
+    d.oom = true;
+    events_data_str(&d, "k2", "ignored");
+    events_batch_add_data(&b, "update", 1, NULL, NULL, &d);
+    assert_int_equal(b.n, 1);
+    assert_null(d.s);
+    assert_false(d.oom);
+    events_batch_publish(ev, &b);
+    assert_int_equal(events_last_seq(ev), 1);
+    events_item_t it[64];
+    uint64_t next;
+    bool missed;
+    int n = read_all(ev, 0, NULL, it, &next, &missed);
+    assert_int_equal(n, 1);
+    assert_string_equal(it[0].type, type32);
+    json_t *o = item_json(&it[0]);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data"), "k")), "v");
+    json_decref(o);
+    events_items_clear(it, (size_t)n);
+
+    /* events_data_clear on a partly built object frees it; d is then empty
+     * and reusable, and clearing twice is harmless */
+    events_data_str(&d, "a", "partly");
+    events_data_int(&d, "b", 2);
+    events_data_str(&d, "c", NULL);
+    assert_non_null(d.s);
+    events_data_clear(&d);
+    assert_null(d.s);
+    assert_int_equal(d.n, 0);
+    assert_int_equal(d.cap, 0);
+    events_data_clear(&d);
+    events_data_clear(&(events_data_t){0});
+    events_data_str(&d, "again", "yes");
+    o = publish_data(&d, NULL);
+    assert_int_equal(json_object_size(json_object_get(o, "data")), 1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "data"), "again")), "yes");
+    json_decref(o);
+    events_batch_clear(&b);
+    events_free(&ev);
+}
+
+static void test_data_batch_clear(void **state)
+{
+    (void)state;
+    events_t *ev = events_new(2);
+    events_batch_t b = {0};
+    /* held, never published: clear frees their texts (ASan: no leak) */
+    for (int i = 0; i < 40; i++) { /* past the batch's first growth (16) */
+        events_data_t d = {0};
+        events_data_str(&d, "s", "held");
+        events_data_int(&d, "i", i);
+        events_batch_add_data(&b, "update", i + 1, "ep", "/", &d);
+    }
+    events_batch_add(&b, "update", 1, NULL, NULL, json_object()); /* and a jansson one among them */
+    assert_int_equal(b.n, 41);
+    events_batch_clear(&b);
+    assert_null(b.es);
+    assert_int_equal(b.n, 0);
+    assert_int_equal(b.cap, 0);
+    assert_int_equal(events_last_seq(ev), 0);
+    /* no bus: dropped and freed */
+    events_data_t d = {0};
+    events_data_str(&d, "s", "x");
+    events_batch_add_data(&b, "update", 1, NULL, NULL, &d);
+    events_batch_publish(NULL, &b);
+    assert_int_equal(b.n, 0);
+    /* published but never read: evicted from a small ring, or freed with the
+     * bus, without ever being rendered */
+    for (int i = 0; i < 5; i++) {
+        events_data_str(&d, "s", "unread");
+        events_batch_add_data(&b, "update", 1, NULL, NULL, &d);
+    }
+    events_batch_publish(ev, &b);
+    assert_int_equal(events_last_seq(ev), 5);
+    events_batch_clear(&b);
+    events_free(&ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +997,13 @@ int main(void)
         cmocka_unit_test(test_wait),
         cmocka_unit_test(test_concurrent_publishers),
         cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_data_str_table),
+        cmocka_unit_test(test_data_int),
+        cmocka_unit_test(test_data_keys),
+        cmocka_unit_test(test_data_splice),
+        cmocka_unit_test(test_data_long),
+        cmocka_unit_test(test_data_dropped),
+        cmocka_unit_test(test_data_batch_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
