@@ -21,7 +21,7 @@ typedef struct {
     int tcp;                     /* --tcp on|off / LWDM_TCP, default on: CoAP over TCP (RFC 8323) on
                                     the coap ports and over TLS-PSK on the coaps ports, same numbers */
     int own_udp;                 /* --coap-udp lwdm|libcoap / LWDM_COAP_UDP, default lwdm: which CoAP
-                                    stack serves the plain-CoAP management port (docs/management.md) */
+                                    stack serves the plain-CoAP management and bootstrap ports (docs/management.md) */
     char objects_dir[1024];      /* --objects / LWDM_OBJECTS, "" = built-in only */
     char public_host[256];       /* --public-host / LWDM_PUBLIC_HOST: host put in the
                                     URIs of the first-run server entries; default:
