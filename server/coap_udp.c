@@ -36,7 +36,7 @@
 #define MAX_RETRANSMIT 4
 #define MAX_XCHG 4             /* our requests awaiting a (block-wise) answer, per peer */
 #define RESP_CAP 1280
-#define MAX_MESSAGE 1152       /* RFC 7252 4.6: larger requests are refused (4.13), as libcoap does */
+#define MAX_MESSAGE 1152       /* RFC 7252 4.6: larger requests without Block1 get 4.13 (libcoap drops them) */
 
 typedef struct {
     socklen_t len;
@@ -847,19 +847,21 @@ static unsigned unknown_critical(const coap_pdu_t *pdu)
     return 0;
 }
 
-int cudp_response_body(const coap_pdu_t *req, coap_pdu_t *resp, const uint8_t *body, size_t len)
+int cudp_response_body(const coap_pdu_t *req, coap_pdu_t *resp, int cf, const uint8_t *body, size_t len)
 {
     coap_block_t b2 = {0};
     bool asked = coap_get_block(req, COAP_OPTION_BLOCK2, &b2);
     unsigned szx = asked && b2.szx < BLOCK_SZX ? b2.szx : BLOCK_SZX;
     size_t bsz = (size_t)1 << (szx + 4);
     unsigned num = asked ? b2.num : 0;
-    if (!asked && len <= bsz)
-        return coap_add_data(resp, len, body) ? 0 : -1;
     if ((size_t)num * bsz >= len && !(num == 0 && len == 0)) {
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(402)); /* no such block */
         return -1;
     }
+    if (cf >= 0)
+        add_uint_option(resp, COAP_OPTION_CONTENT_FORMAT, (unsigned)cf);
+    if (!asked && len <= bsz)
+        return coap_add_data(resp, len, body) ? 0 : -1;
     size_t off = (size_t)num * bsz, n = len - off < bsz ? len - off : bsz;
     bool more = off + n < len;
     add_uint_option(resp, COAP_OPTION_BLOCK2, num << 4 | (more ? 8u : 0u) | szx);
@@ -899,10 +901,13 @@ static void on_request(cudp_t *u, cudp_peer_t *p, const coap_pdu_t *req, size_t 
         coap_pdu_set_code(resp, bad ? COAP_RESPONSE_CODE(402) : COAP_RESPONSE_CODE(505));
         coap_add_data(resp, strlen(msg), (const uint8_t *)msg);
         LOGD("coap", "event=request-refused peer=%s reason=\"%s\"", pname(p), msg);
-    } else if (msglen > MAX_MESSAGE) { /* a larger body goes block-wise (RFC 7959 2.9.3) */
+    } else if (msglen > MAX_MESSAGE && !b1opt) {
+        /* a larger body goes block-wise: Block1 says the block size we
+         * prefer, Size1 the largest body we take (RFC 7959 2.9.3, 4) */
         b1_reset(p);
         coap_pdu_set_code(resp, COAP_RESPONSE_CODE(413));
-        add_uint_option(resp, COAP_OPTION_SIZE1, BLOCK_SIZE);
+        add_uint_option(resp, COAP_OPTION_BLOCK1, BLOCK_SZX);
+        add_uint_option(resp, COAP_OPTION_SIZE1, MAX_REQ_BODY);
         LOGD("coap", "event=request-refused peer=%s reason=\"message of %zu bytes\"", pname(p), msglen);
     } else if (b1opt && COAP_OPT_BLOCK_SZX(b1opt) == 7) { /* RFC 7959 2.2; coap_get_block() refuses SZX 7 */
         b1_reset(p);

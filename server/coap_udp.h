@@ -91,14 +91,14 @@ coap_pdu_t *cudp_new_request(cudp_peer_t *p, coap_pdu_code_t code);
  * payload too large for one message: it goes block-wise (Block1).
  * Returns the message id, or COAP_INVALID_MID. */
 coap_mid_t cudp_send(cudp_peer_t *p, coap_pdu_t *pdu, const uint8_t *body, size_t len);
-/* Sets `body` as the payload of resp, an answer to req, from a handler
- * (Content-Format added before): whole when it fits one 1,024-byte block and
+/* Sets `body` (Content-Format cf, or -1 for none) as the payload of resp, an
+ * answer to req, from a handler: whole when it fits one 1,024-byte block and
  * req asks for no block, else block-wise (RFC 7959 2.4): the block req's
  * Block2 asks for (block 0 first; a smaller size if asked), with Block2 and,
  * on block 0, Size2. The handler is called again for each later block (its
  * body must not change between them). Returns the block number served, or
  * -1 (a block past the end: resp set to 4.02; or it did not fit). */
-int cudp_response_body(const coap_pdu_t *req, coap_pdu_t *resp, const uint8_t *body, size_t len);
+int cudp_response_body(const coap_pdu_t *req, coap_pdu_t *resp, int cf, const uint8_t *body, size_t len);
 /* Counts (metrics, tests). */
 size_t cudp_peer_count(const cudp_t *u);
 /* Encodes a PDU as a UDP CoAP message; the length, or 0 when it does not fit. */

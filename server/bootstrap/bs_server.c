@@ -1054,7 +1054,6 @@ static void on_bspack(bs_server_t *bs, bs_from_t f, coap_resource_t *r, const co
         return;
     }
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
-    metrics_coap(true, LWM2M_CODE(2, 5));
     int block = 0;
     if (f.cs) {
         /* libcoap serves Block2 from this one body (identical across blocks). */
@@ -1069,16 +1068,21 @@ static void on_bspack(bs_server_t *bs, bs_from_t f, coap_resource_t *r, const co
         /* the own endpoint asks again for each later block: the pack is
          * built again (the same bytes: generated credentials are stored on
          * the first), and only block 0 counts as the bootstrap */
-        uint8_t cfb[4];
-        coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT, coap_encode_var_safe(cfb, sizeof cfb, (unsigned)cf), cfb);
-        block = cudp_response_body(req, resp, body, len);
+        block = cudp_response_body(req, resp, cf, body, len);
         free(body);
-        if (block != 0) {
-            if (block < 0 && coap_pdu_get_code(resp) == COAP_RESPONSE_CODE(205))
+        if (block < 0) { /* a block past the end (4.02), or it did not fit */
+            if (coap_pdu_get_code(resp) == COAP_RESPONSE_CODE(205))
                 cu_reply_error(resp, 5, 0, NULL);
+            else
+                metrics_coap(true, coap_pdu_get_code(resp));
             db_device_free(&dev);
             return;
         }
+    }
+    metrics_coap(true, LWM2M_CODE(2, 5));
+    if (block > 0) { /* a later block of a pack already counted */
+        db_device_free(&dev);
+        return;
     }
     metrics_inc(MC_BS_PACKS);
     char *steps = NULL;

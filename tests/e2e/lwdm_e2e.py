@@ -439,6 +439,7 @@ def sim_results(out):
 CON, NON, ACK, RST = 0, 1, 2, 3
 GET, POST, PUT, DELETE = 1, 2, 3, 4
 OPT_URI_PATH, OPT_CONTENT_FORMAT, OPT_URI_QUERY, OPT_ACCEPT = 11, 12, 15, 17
+OPT_ETAG, OPT_BLOCK2, OPT_BLOCK1, OPT_SIZE2, OPT_SIZE1 = 4, 23, 27, 28, 60
 
 
 def code(cls, detail):
@@ -502,6 +503,17 @@ def _uint(v):
         return b""
     n = (v.bit_length() + 7) // 8
     return v.to_bytes(n, "big")
+
+
+def block_value(num, more, szx):
+    """A Block1/Block2 option value (RFC 7959 2.2)."""
+    return _uint(num << 4 | (8 if more else 0) | szx)
+
+
+def block_parse(val):
+    """(num, more, szx) of a Block1/Block2 option value."""
+    v = int.from_bytes(val, "big") if val else 0
+    return v >> 4, bool(v & 8), v & 7
 
 
 class CoapMessage:
@@ -623,6 +635,30 @@ class CoapClient:
                     self.send(encode(ACK, 0, m.mid))
                 return m
             # anything else (e.g. a stray server request): ignore
+
+    def exchange_block2(self, method, path, query=(), szx=None, timeout=3.0, max_blocks=1024, **kw):
+        """A request and its Block2 follow-ups (RFC 7959 2.4): the request (asking for
+        blocks of 2**(szx+4) bytes when `szx` is given, early negotiation), then, while
+        the last answer is a 2.xx with Block2 M set, the same request for the next block
+        in the size the server answered with, each with a new message id and token.
+        `kw` goes to request() (accept, content_format, payload, extra_options, mtype).
+        Returns every answer in order; it ends early at silence (None last), at an
+        answer without Block2, not 2.xx, or for another block than the one asked for.
+        The body is b"".join(a.payload for a in answers) when the last one has M
+        clear."""
+        answers, num = [], 0
+        extra = list(kw.pop("extra_options", ()))
+        while len(answers) < max_blocks:
+            opts = extra + ([(OPT_BLOCK2, block_value(num, False, szx))] if szx is not None else [])
+            a = self.exchange(request(method, path, list(query), extra_options=opts, **kw), timeout=timeout)
+            answers.append(a)
+            if a is None or a.code >> 5 != 2 or not a.option(OPT_BLOCK2):
+                return answers
+            got, more, szx = block_parse(a.option(OPT_BLOCK2)[0])
+            if not more or got != num:
+                return answers
+            num = got + 1
+        return answers
 
 
 def m_raw(data):

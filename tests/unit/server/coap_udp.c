@@ -13,6 +13,10 @@
  * (run_sweep()); step() fires the earliest other timer. Nothing here asserts
  * wall-clock durations.
  *
+ * One test (test_socket_batched_sends) has the module bind a real socket on
+ * 127.0.0.1 (cfg.send NULL), where datagrams are queued until cudp_flush(),
+ * and talks to it from a client socket; its waits are bounded polls.
+ *
  * Tests marked "regression" guard bugs these tests found (see each). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,12 +26,17 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <coap3/coap.h>
 
@@ -78,6 +87,7 @@ typedef struct {
     /* PDUs the test reads, freed by the teardown (also when an assertion fails) */
     coap_pdu_t *owned[64];
     size_t nowned;
+    int cli;                 /* a client UDP socket (real-socket tests), closed by the teardown; -1 none */
 } fx_t;
 
 static fx_t F;
@@ -172,6 +182,7 @@ static void h_nack(void *arg, cudp_peer_t *p, coap_mid_t mid, const char *why)
 static void fx_open(unsigned idle_peers_max, unsigned idle_s)
 {
     memset(&F, 0, sizeof F);
+    F.cli = -1;
     timer_heap_init(&F.heap);
     F.answer_code = COAP_RESPONSE_CODE(205);
     F.known = true;
@@ -211,6 +222,9 @@ static int teardown(void **state)
     for (size_t i = 0; i < F.nowned; i++)
         coap_delete_pdu(F.owned[i]);
     F.nowned = 0;
+    if (F.cli >= 0)
+        close(F.cli);
+    F.cli = -1;
     cudp_free(&F.u);
     assert_null(F.u);
     timer_heap_free(&F.heap);
@@ -1335,6 +1349,380 @@ static void test_encode_round_trip(void **state)
     assert_memory_equal(buf, want, 4);
 }
 
+/* ======================================================================
+ * A real socket: answers and requests are queued and leave with
+ * cudp_flush() (cudp_read flushes its own batch's answers)
+ * ==================================================================== */
+/* The receive memory the kernel holds for a socket's queued datagrams. */
+static uint32_t rmem_queued(int fd)
+{
+    uint32_t mi[SK_MEMINFO_VARS];
+    socklen_t l = sizeof mi;
+    memset(mi, 0, sizeof mi);
+    if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &l) != 0)
+        return 0;
+    return mi[SK_MEMINFO_RMEM_ALLOC];
+}
+
+static bool readable(int fd, int timeout_ms)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    int n;
+    while ((n = poll(&pf, 1, timeout_ms)) < 0 && errno == EINTR)
+        ;
+    return n == 1 && (pf.revents & POLLIN);
+}
+
+/* The next datagram on the client socket, parsed (owned by the fixture);
+ * fails if none comes within a few seconds. */
+static coap_pdu_t *cli_recv(struct sockaddr_in *from)
+{
+    assert_true(readable(F.cli, 5000));
+    uint8_t b[4096];
+    socklen_t fl = sizeof *from;
+    ssize_t n = recvfrom(F.cli, b, sizeof b, MSG_DONTWAIT, (struct sockaddr *)from, &fl);
+    assert_true(n >= 4);
+    coap_pdu_t *pdu = own(coap_pdu_init(0, 0, 0, (size_t)n));
+    assert_true(coap_pdu_parse(COAP_PROTO_UDP, b, (size_t)n, pdu));
+    return pdu;
+}
+
+/* Answers 2.05 "re:" + the request's payload: which request an answer is for. */
+static void h_echo(void *arg, cudp_peer_t *p, const coap_pdu_t *req, coap_pdu_t *resp)
+{
+    (void)arg;
+    (void)p;
+    F.nreq++;
+    size_t n = 0;
+    const uint8_t *d = NULL;
+    coap_get_data(req, &n, &d);
+    uint8_t body[64] = "re:";
+    assert_true(n <= sizeof body - 3);
+    if (n)
+        memcpy(body + 3, d, n);
+    coap_pdu_set_code(resp, COAP_RESPONSE_CODE(205));
+    coap_add_data(resp, n + 3, body);
+}
+
+/* The fixture with a socket on 127.0.0.1 (cfg.send NULL) and a client socket
+ * (F.cli); the two ports out. */
+static void fx_open_socket(uint16_t *srv_port, uint16_t *cli_port)
+{
+    teardown(NULL);
+    fx_open(0, 0);
+    cudp_free(&F.u); /* the hooked one: the same configuration with a socket instead */
+    cudp_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.timers = &F.heap;
+    cfg.h.on_request = h_echo;
+    cfg.h.on_response = h_response;
+    cfg.h.on_nack = h_nack;
+    char err[128] = "";
+    int rc = -1;
+    for (int attempt = 0; attempt < 5 && rc != 0; attempt++) {
+        /* a port free a moment ago (another process may take it first: try again) */
+        int t = socket(AF_INET, SOCK_DGRAM, 0);
+        assert_true(t >= 0);
+        struct sockaddr_in a = peer4("127.0.0.1", 0);
+        socklen_t al = sizeof a;
+        assert_int_equal(bind(t, (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(getsockname(t, (struct sockaddr *)&a, &al), 0);
+        close(t);
+        *srv_port = ntohs(a.sin_port);
+        rc = cudp_new(&cfg, "127.0.0.1", *srv_port, &F.u, err, sizeof err);
+        if (rc != 0)
+            print_message("  cudp_new on port %u: %s\n", *srv_port, err);
+    }
+    assert_int_equal(rc, 0);
+    assert_true(cudp_fd(F.u) >= 0);
+    park_sweep();
+    F.cli = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(F.cli >= 0);
+    struct sockaddr_in c = peer4("127.0.0.1", 0);
+    socklen_t cl = sizeof c;
+    assert_int_equal(bind(F.cli, (struct sockaddr *)&c, sizeof c), 0);
+    assert_int_equal(getsockname(F.cli, (struct sockaddr *)&c, &cl), 0);
+    *cli_port = ntohs(c.sin_port);
+}
+
+static void cli_send(uint16_t srv_port, const uint8_t *b, size_t n)
+{
+    struct sockaddr_in to = peer4("127.0.0.1", srv_port);
+    assert_int_equal(sendto(F.cli, b, n, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)n);
+}
+
+#define NBATCH 5
+
+static void test_socket_batched_sends(void **state)
+{
+    (void)state;
+    uint16_t sport, cport;
+    fx_open_socket(&sport, &cport);
+    int sfd = cudp_fd(F.u);
+    dg_t d[NBATCH];
+    for (int i = 0; i < NBATCH; i++) {
+        char pl[8];
+        snprintf(pl, sizeof pl, "req-%d", i); /* all the same length */
+        dg_hdr(&d[i], T_CON, 0x01, (uint16_t)(0x7700 + i), TOK4, sizeof TOK4);
+        dg_str(&d[i], COAP_OPTION_URI_PATH, "r");
+        dg_payload(&d[i], pl, strlen(pl));
+    }
+    /* All five must be waiting before the one cudp_read(). Loopback delivery
+     * is normally done when sendto() returns, but the kernel may defer it: a
+     * probe of the same size, read here, gives the memory one such datagram
+     * holds in the queue, and the test waits (bounded, not asserted) until the
+     * queue holds five of them. */
+    uint8_t probe[sizeof d[0].b];
+    memset(probe, 0, sizeof probe);
+    cli_send(sport, probe, d[0].n);
+    assert_true(readable(sfd, 5000));
+    uint32_t one = rmem_queued(sfd);
+    assert_int_equal(recv(sfd, probe, sizeof probe, MSG_DONTWAIT), (ssize_t)d[0].n);
+    for (int i = 0; i < NBATCH; i++)
+        cli_send(sport, d[i].b, d[i].n);
+    assert_true(readable(sfd, 5000));
+    for (int w = 0; w < 5000 && one && rmem_queued(sfd) < NBATCH * one; w++)
+        sleep_ms(1);
+
+    cudp_read(F.u); /* once; no cudp_flush() */
+    assert_int_equal(F.nreq, NBATCH);
+    for (int i = 0; i < NBATCH; i++) {
+        struct sockaddr_in from;
+        coap_pdu_t *a = cli_recv(&from);
+        assert_int_equal(ntohs(from.sin_port), sport);
+        assert_int_equal(coap_pdu_get_type(a), COAP_MESSAGE_ACK);
+        assert_int_equal(coap_pdu_get_mid(a), 0x7700 + i); /* in order */
+        assert_int_equal(coap_pdu_get_code(a), COAP_RESPONSE_CODE(205));
+        coap_bin_const_t tok = coap_pdu_get_token(a);
+        assert_int_equal(tok.length, sizeof TOK4);
+        assert_memory_equal(tok.s, TOK4, sizeof TOK4);
+        char want[16];
+        snprintf(want, sizeof want, "re:req-%d", i);
+        const uint8_t *pl;
+        size_t n = pdu_payload(a, &pl);
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(pl, want, n);
+    }
+    assert_false(readable(F.cli, 0)); /* nothing more */
+
+    /* our request: queued, not sent, until cudp_flush() */
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", cport);
+    cudp_peer_t *p = cudp_peer_at(F.u, addr);
+    assert_non_null(p);
+    coap_mid_t mid = send_req(p, COAP_REQUEST_CODE_GET, TOK4, 4, NULL, 0);
+    assert_false(readable(F.cli, 100));
+    cudp_flush(F.u);
+    struct sockaddr_in from;
+    coap_pdu_t *q = cli_recv(&from);
+    assert_int_equal(ntohs(from.sin_port), sport);
+    assert_int_equal(coap_pdu_get_type(q), COAP_MESSAGE_CON);
+    assert_int_equal(coap_pdu_get_code(q), COAP_REQUEST_CODE_GET);
+    assert_int_equal(coap_pdu_get_mid(q), mid);
+    char path[32];
+    path_of(q, path, sizeof path);
+    assert_string_equal(path, "/3/0");
+    assert_false(readable(F.cli, 0));
+    cudp_flush(F.u); /* nothing queued: nothing sent again */
+    assert_false(readable(F.cli, 100));
+
+    /* cudp_free sends what is still queued: a request to a second client
+     * (the first one's request is still in flight, unanswered: a second
+     * request to it would wait for it, NSTART 1) */
+    static const uint8_t t2[2] = {5, 6};
+    cudp_peer_unref(p);
+    struct sockaddr_in c2 = peer4("127.0.0.1", 0);
+    socklen_t c2l = sizeof c2;
+    int cli2 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(cli2 >= 0);
+    close(F.cli);
+    F.cli = cli2; /* closed by the teardown */
+    assert_int_equal(bind(cli2, (struct sockaddr *)&c2, sizeof c2), 0);
+    assert_int_equal(getsockname(cli2, (struct sockaddr *)&c2, &c2l), 0);
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", ntohs(c2.sin_port));
+    cudp_peer_t *p2 = cudp_peer_at(F.u, addr);
+    assert_non_null(p2);
+    coap_mid_t mid2 = send_req(p2, COAP_REQUEST_CODE_DELETE, t2, 2, NULL, 0);
+    cudp_peer_unref(p2);
+    assert_false(readable(cli2, 100));
+    cudp_free(&F.u);
+    q = cli_recv(&from);
+    assert_int_equal(coap_pdu_get_mid(q), mid2);
+    assert_int_equal(coap_pdu_get_code(q), COAP_REQUEST_CODE_DELETE);
+}
+
+/* ======================================================================
+ * Request size: RFC 7252 4.6, a message fits 1,152 bytes; a larger request
+ * without Block1 is refused with 4.13, Block1 (szx 6: the block size
+ * preferred) and Size1 16,384 (the largest body taken block-wise),
+ * RFC 7959 2.9.3, before any handler sees it
+ * ==================================================================== */
+static void test_request_size_limit(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        int type;
+        size_t size;  /* of the whole datagram */
+        bool handled;
+    } rows[] = {
+        {"CON, 64 bytes", T_CON, 64, true},
+        {"CON, 1,151 bytes", T_CON, 1151, true},
+        {"CON, exactly 1,152 bytes", T_CON, 1152, true},
+        {"CON, 1,153 bytes", T_CON, 1153, false},
+        {"NON, 1,152 bytes", T_NON, 1152, true},
+        {"NON, 1,153 bytes", T_NON, 1153, false},
+        {"CON, 1,500 bytes", T_CON, 1500, false},
+        {"CON, 4,000 bytes", T_CON, 4000, false},
+    };
+    static uint8_t body[4096];
+    fill(body, sizeof body, 21);
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        print_message("  %s\n", rows[r].name);
+        teardown(NULL);
+        fx_open(0, 0);
+        F.answer_code = COAP_RESPONSE_CODE(204);
+        uint16_t mid = (uint16_t)(0x3500 + r);
+        dg_t d;
+        dg_hdr(&d, rows[r].type, 0x03, mid, TOK4, sizeof TOK4);
+        dg_str(&d, COAP_OPTION_URI_PATH, "5");
+        dg_str(&d, COAP_OPTION_URI_PATH, "0");
+        dg_str(&d, COAP_OPTION_URI_PATH, "0");
+        dg_uint(&d, COAP_OPTION_CONTENT_FORMAT, 42);
+        size_t pl = rows[r].size - d.n - 1; /* the rest after the payload marker */
+        dg_payload(&d, body, pl);
+        assert_int_equal(d.n, rows[r].size);
+        feed(&d);
+        assert_int_equal(F.nsent, 1);
+        coap_pdu_t *a = sent_pdu(0);
+        assert_int_equal(coap_pdu_get_type(a), rows[r].type == T_CON ? COAP_MESSAGE_ACK : COAP_MESSAGE_NON);
+        if (rows[r].type == T_CON)
+            assert_int_equal(coap_pdu_get_mid(a), mid);
+        coap_bin_const_t tok = coap_pdu_get_token(a);
+        assert_int_equal(tok.length, sizeof TOK4);
+        assert_memory_equal(tok.s, TOK4, sizeof TOK4);
+        bool has;
+        unsigned size1 = opt_uint(a, COAP_OPTION_SIZE1, &has);
+        if (rows[r].handled) {
+            assert_int_equal(F.nreq, 1);
+            assert_int_equal(F.req_len, pl); /* the whole body */
+            assert_memory_equal(F.req_body, body, pl);
+            assert_int_equal(coap_pdu_get_code(a), COAP_RESPONSE_CODE(204));
+            assert_false(has);
+        } else {
+            assert_int_equal(F.nreq, 0);
+            assert_int_equal(coap_pdu_get_code(a), COAP_RESPONSE_CODE(413));
+            assert_true(has);
+            assert_int_equal(size1, 16384);
+            coap_block_t b1;
+            assert_true(coap_get_block(a, COAP_OPTION_BLOCK1, &b1));
+            assert_int_equal(b1.szx, 6);
+            assert_int_equal(b1.num, 0);
+        }
+    }
+}
+
+/* ======================================================================
+ * cudp_response_body: a handler's answer, whole or the block asked for
+ * (RFC 7959 2.4)
+ * ==================================================================== */
+typedef struct {
+    const char *name;
+    size_t len;        /* body */
+    int num;           /* the request's Block2 num (-1: no Block2) */
+    unsigned szx;      /* ... and szx */
+    bool req_m;        /* ... with the M bit set (meaningless in a request) */
+    int want_rc;
+    size_t want_off, want_n;
+    bool want_b2;
+    unsigned want_num, want_m, want_szx;
+    bool want_size2;   /* Size2 = len */
+} body_row_t;
+
+static void test_response_body(void **state)
+{
+    (void)state;
+    static const body_row_t rows[] = {
+        /* name                                 len   num szx m  rc   off   n     b2 num m szx size2 */
+        {"0 bytes, no Block2: nothing", 0, -1, 0, false, 0, 0, 0, false, 0, 0, 0, false},
+        {"100 bytes, no Block2: whole", 100, -1, 0, false, 0, 0, 100, false, 0, 0, 0, false},
+        {"1,024 bytes, no Block2: whole", 1024, -1, 0, false, 0, 0, 1024, false, 0, 0, 0, false},
+        {"1,025 bytes, no Block2: block 0", 1025, -1, 0, false, 0, 0, 1024, true, 0, 1, 6, true},
+        {"3,000 bytes, no Block2: block 0", 3000, -1, 0, false, 0, 0, 1024, true, 0, 1, 6, true},
+        {"3,000 bytes, block 0/1024", 3000, 0, 6, false, 0, 0, 1024, true, 0, 1, 6, true},
+        {"3,000 bytes, block 1/1024", 3000, 1, 6, false, 1, 1024, 1024, true, 1, 1, 6, false},
+        {"3,000 bytes, block 2/1024 (last)", 3000, 2, 6, false, 2, 2048, 952, true, 2, 0, 6, false},
+        {"3,000 bytes, block 3/1024: past the end", 3000, 3, 6, false, -1, 0, 0, false, 0, 0, 0, false},
+        {"3,000 bytes, block 0/64", 3000, 0, 2, false, 0, 0, 64, true, 0, 1, 2, true},
+        {"3,000 bytes, block 5/64", 3000, 5, 2, false, 5, 320, 64, true, 5, 1, 2, false},
+        {"3,000 bytes, block 46/64 (last)", 3000, 46, 2, false, 46, 2944, 56, true, 46, 0, 2, false},
+        {"3,000 bytes, block 47/64: past the end", 3000, 47, 2, false, -1, 0, 0, false, 0, 0, 0, false},
+        {"3,000 bytes, block 1000/1024: past the end", 3000, 1000, 6, false, -1, 0, 0, false, 0, 0, 0, false},
+        {"3,000 bytes, block 1/1024 with M in the request", 3000, 1, 6, true, 1, 1024, 1024, true, 1, 1, 6, false},
+        {"1,025 bytes, block 1/1024 (last, 1 byte)", 1025, 1, 6, false, 1, 1024, 1, true, 1, 0, 6, false},
+        {"1,025 bytes, block 2/1024: past the end", 1025, 2, 6, false, -1, 0, 0, false, 0, 0, 0, false},
+        {"1,024 bytes, block 0/1024: the only one", 1024, 0, 6, false, 0, 0, 1024, true, 0, 0, 6, true},
+        {"1,024 bytes, block 1/1024: past the end", 1024, 1, 6, false, -1, 0, 0, false, 0, 0, 0, false},
+        {"100 bytes, block 0/1024", 100, 0, 6, false, 0, 0, 100, true, 0, 0, 6, true},
+        {"100 bytes, block 0/64", 100, 0, 2, false, 0, 0, 64, true, 0, 1, 2, true},
+        {"100 bytes, block 1/64 (last)", 100, 1, 2, false, 1, 64, 36, true, 1, 0, 2, false},
+        {"100 bytes, block 1/1024: past the end", 100, 1, 6, false, -1, 0, 0, false, 0, 0, 0, false},
+        {"0 bytes, block 0/1024: empty, the only one", 0, 0, 6, false, 0, 0, 0, true, 0, 0, 6, true},
+        {"0 bytes, block 1/1024: past the end", 0, 1, 6, false, -1, 0, 0, false, 0, 0, 0, false},
+    };
+    static uint8_t body[3000];
+    fill(body, sizeof body, 9);
+    static const uint8_t tok[8] = {8, 7, 6, 5, 4, 3, 2, 1};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        const body_row_t *row = &rows[r];
+        print_message("  %s\n", row->name);
+        coap_pdu_t *req = own(coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_GET, 0x4400, 1280));
+        assert_true(coap_add_token(req, sizeof tok, tok));
+        assert_true(coap_add_option(req, COAP_OPTION_URI_PATH, 6, (const uint8_t *)"bspack"));
+        if (row->num >= 0) {
+            uint8_t b[4];
+            unsigned v = (unsigned)row->num << 4 | (row->req_m ? 8u : 0u) | row->szx;
+            assert_true(coap_add_option(req, COAP_OPTION_BLOCK2, coap_encode_var_safe(b, sizeof b, v), b));
+        }
+        /* as a handler does: the code first (RESP_CAP-sized, as the module's) */
+        coap_pdu_t *resp = own(coap_pdu_init(COAP_MESSAGE_ACK, COAP_RESPONSE_CODE(205), 0x4400, 1280));
+        assert_true(coap_add_token(resp, sizeof tok, tok));
+
+        int rc = cudp_response_body(req, resp, 112, body, row->len);
+        assert_int_equal(rc, row->want_rc);
+        assert_int_equal(coap_pdu_get_code(resp),
+                         row->want_rc < 0 ? COAP_RESPONSE_CODE(402) : COAP_RESPONSE_CODE(205));
+        const uint8_t *pl;
+        size_t n = pdu_payload(resp, &pl);
+        assert_int_equal(n, row->want_n);
+        if (n)
+            assert_memory_equal(pl, body + row->want_off, n);
+        coap_block_t b;
+        bool has_b2 = get_block(resp, COAP_OPTION_BLOCK2, &b);
+        assert_int_equal(has_b2, row->want_b2);
+        if (has_b2) {
+            assert_int_equal(b.num, row->want_num);
+            assert_int_equal(b.m, row->want_m);
+            assert_int_equal(b.szx, row->want_szx);
+        }
+        bool has_size2;
+        unsigned size2 = opt_uint(resp, COAP_OPTION_SIZE2, &has_size2);
+        assert_int_equal(has_size2, row->want_size2);
+        if (has_size2)
+            assert_int_equal(size2, row->len);
+        bool has_cf;
+        unsigned cfv = opt_uint(resp, COAP_OPTION_CONTENT_FORMAT, &has_cf);
+        assert_int_equal(has_cf, row->want_rc >= 0); /* a block past the end is an error: no format */
+        if (has_cf)
+            assert_int_equal(cfv, 112);
+        /* what goes out fits one message (RFC 7252 4.6), with an 8-byte token */
+        uint8_t buf[2048];
+        size_t en = cudp_encode(resp, buf, sizeof buf);
+        assert_true(en > 0);
+        assert_true(en <= 1152);
+    }
+}
+
 int main(void)
 {
     coap_startup();
@@ -1361,6 +1749,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_peers_idle_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peers_abandoned_block1_expires, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_socket_batched_sends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_size_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_response_body, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     coap_cleanup();
