@@ -455,8 +455,8 @@ cudp_peer_t *cudp_peer_at(cudp_t *u, const char *ipport)
 
 /* -------------------------------------------------------------------- send */
 /* A datagram to the peer. With a socket it is queued: cudp_flush() sends the
- * queue with one sendmmsg() at the end of the loop pass (or when it is full),
- * one system call for many answers instead of one each. */
+ * queue with one sendmmsg() after each received batch, at the end of the loop
+ * pass, and when it is full: one system call for many answers. */
 static void send_raw(cudp_t *u, const cudp_peer_t *p, const uint8_t *d, size_t n)
 {
     if (u->cfg.send) {
@@ -480,6 +480,8 @@ static void send_raw(cudp_t *u, const cudp_peer_t *p, const uint8_t *d, size_t n
 
 void cudp_flush(cudp_t *u)
 {
+    if (!u->ntx)
+        return; /* also without a socket (cfg.send): nothing is ever queued */
     struct mmsghdr m[TX_BATCH];
     struct iovec iov[TX_BATCH];
     size_t n = u->ntx;
@@ -1129,8 +1131,7 @@ void cudp_read(cudp_t *u)
         /* the batch's answers leave before the next batch is read: peers
          * answer them while this pass goes on, and the pass (one database
          * commit) handles more of the exchanges */
-        if (!u->cfg.send)
-            cudp_flush(u);
+        cudp_flush(u);
         if (n < RX_BATCH)
             break;
     }
@@ -1205,8 +1206,7 @@ void cudp_free(cudp_t **up)
         return;
     if (u->cfg.timers)
         timer_stop(u->cfg.timers, &u->sweep);
-    if (u->fd >= 0)
-        cudp_flush(u);
+    cudp_flush(u);
     for (size_t i = 0; i < u->nbuckets; i++)
         while (u->buckets[i])
             peer_free(u, u->buckets[i]);

@@ -25,7 +25,6 @@ static int pool_rand(void *out, size_t len)
         }
         size_t n = len < left ? len : left;
         memcpy(o, pool + sizeof pool - left, n);
-        sodium_memzero(pool + sizeof pool - left, n); /* served bytes are not kept */
         left -= n;
         o += n;
         len -= n;

@@ -235,6 +235,16 @@ static void bs_udp_on_nack(void *arg, cudp_peer_t *p, coap_mid_t mid, const char
         bs_server_udp_nack(s->bs, p, mid, why);
 }
 
+/* lwdm's own UDP endpoint on addr:port with handlers h (port 0: none). */
+static int open_own_udp(lwdm_server_t *s, const char *addr, uint16_t port, const cudp_handlers_t *h, cudp_t **out,
+                        char *err, size_t errlen)
+{
+    if (!port)
+        return 0;
+    cudp_config_t uc = {.timers = &s->timers, .h = *h};
+    return cudp_new(&uc, addr, port, out, err, errlen);
+}
+
 /* DTLS-PSK: the key for an identity, by the endpoint the client reached. */
 static const coap_bin_const_t *psk_for_identity(coap_bin_const_t *identity, coap_session_t *cs, void *arg)
 {
@@ -598,22 +608,11 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
     coap_register_response_handler(s->coap, on_response);
     coap_register_nack_handler(s->coap, on_nack);
     coap_register_event_handler(s->coap, on_event);
-    if (cfg->own_udp && s->coap_port) {
-        cudp_config_t uc = {.timers = &s->timers,
-                            .h = {.on_request = udp_on_request,
-                                  .on_response = udp_on_response,
-                                  .on_nack = udp_on_nack,
-                                  .arg = s}};
-        if (cudp_new(&uc, cfg->coap_addr, s->coap_port, &s->udp, err, errlen) != 0)
-            goto fail;
-    }
-    if (cfg->own_udp && s->bs_coap_port) {
-        cudp_config_t uc = {.timers = &s->timers,
-                            .h = {.on_request = bs_udp_on_request,
-                                  .on_response = bs_udp_on_response,
-                                  .on_nack = bs_udp_on_nack,
-                                  .arg = s}};
-        if (cudp_new(&uc, cfg->coap_addr, s->bs_coap_port, &s->bs_udp, err, errlen) != 0)
+    if (cfg->own_udp) {
+        const cudp_handlers_t mh = {udp_on_request, udp_on_response, udp_on_nack, s};
+        const cudp_handlers_t bh = {bs_udp_on_request, bs_udp_on_response, bs_udp_on_nack, s};
+        if (open_own_udp(s, cfg->coap_addr, s->coap_port, &mh, &s->udp, err, errlen) != 0 ||
+            open_own_udp(s, cfg->coap_addr, s->bs_coap_port, &bh, &s->bs_udp, err, errlen) != 0)
             goto fail;
     }
     if ((!s->udp && add_endpoint(s, s->coap_port, COAP_PROTO_UDP, err, errlen)) ||
@@ -689,13 +688,12 @@ int lwdm_server_open(const lwdm_config_t *cfg, lwdm_server_t **out, char *err, s
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &e);
     e.data.fd = s->tfd;
     epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->tfd, &e);
-    if (s->udp) {
-        e.data.fd = cudp_fd(s->udp);
-        epoll_ctl(s->epfd, EPOLL_CTL_ADD, e.data.fd, &e);
-    }
-    if (s->bs_udp) {
-        e.data.fd = cudp_fd(s->bs_udp);
-        epoll_ctl(s->epfd, EPOLL_CTL_ADD, e.data.fd, &e);
+    cudp_t *own[] = {s->udp, s->bs_udp};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        if (own[i]) {
+            e.data.fd = cudp_fd(own[i]);
+            epoll_ctl(s->epfd, EPOLL_CTL_ADD, e.data.fd, &e);
+        }
     }
     *out = s;
     return 0;

@@ -119,14 +119,7 @@ def free_ports():
 
 
 def udp_port_in_use(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", port))
-        return False
-    except OSError:
-        return True
-    finally:
-        s.close()
+    return not _udp_port_free(port)
 
 
 def clean_env(extra=None):

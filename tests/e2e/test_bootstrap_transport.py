@@ -76,14 +76,19 @@ def check_stack(srv, stack):
     assert srv.device_by_endpoint("oversized-1") is None
 
 
+def seeded_server(srv):
+    """The NoSec management server the first start creates."""
+    mgmt = [s for s in srv.servers() if s["name"] == "lwdm management (NoSec)"]
+    assert len(mgmt) == 1, srv.servers()
+    return mgmt[0]
+
+
 # ------------------------------------------------------------------ 1. lwdm-sim
 @pytest.mark.parametrize("stack", STACKS)
 def test_bootstrap_nosec_devices(procs, tmp_path, stack):
     srv = start(procs, tmp_path, stack, "flag")
     check_stack(srv, stack)
-    mgmt = [s for s in srv.servers() if s["name"] == "lwdm management (NoSec)"]
-    assert len(mgmt) == 1, srv.servers()
-    mgmt_uri = mgmt[0]["uri"]
+    mgmt_uri = seeded_server(srv)["uri"]
 
     sims = []
     for version, fmt, prefix in RUNS:
@@ -212,8 +217,7 @@ N_EXTRA = 12   # with the seeded one, a pack of three 1,024-byte blocks
 def test_bspack_blockwise(procs, tmp_path, stack):
     srv = start(procs, tmp_path, stack, "env")
     check_stack(srv, stack)
-    seeded = [s for s in srv.servers() if s["name"] == "lwdm management (NoSec)"]
-    assert len(seeded) == 1, srv.servers()
+    seeded = [seeded_server(srv)]
     extra = []
     for i in range(N_EXTRA):
         extra.append(srv.api("POST", "/lwm2m-servers", {
